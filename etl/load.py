@@ -1,0 +1,409 @@
+"""``load``: read FHIR inputs into the database in one transaction.
+
+The path of the data: ``sources.discover`` finds files -> NDJSON lines / Bundle entries become
+Arrow batches -> ``ingest`` parses each batch once in DuckDB and stages provenance rows and
+declared-table rows -> ``versions`` settles which version of every resource is current ->
+``references`` resolves what needs the whole load. A crash, Ctrl-C or ``strict`` rejection
+rolls everything back: the database is exactly as it was before.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from . import references, versions
+from .bundles import Record, walk_document
+from .declared import load_view_json
+from .errors import EtlError, InputError, LoadAborted, Location, SourceError
+from .ingest import FileStats, Ingestor, diagnose, resource_types
+from .sources import CHUNK_BYTES, SourceFile, discover, iter_line_chunks, read_document
+from .store import connect, ensure_schema, next_value, sql_string
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class LoadOptions:
+    validate: bool = False
+    strict: bool = False
+    keep_raw: bool = False
+    memory_limit: str | None = "512MB"
+    threads: int | None = None
+    chunk_bytes: int = CHUNK_BYTES
+    validate_workers: int | None = None
+
+
+@dataclass
+class LoadResult:
+    """What a load did; the CLI prints it and chooses the exit code from it."""
+
+    load_id: int
+    files_read: int = 0
+    files_unchanged: list[str] = field(default_factory=list)
+    non_resource_files: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    bytes_read: int = 0
+    seconds: float = 0.0
+    by_type: dict[str, Counter] = field(default_factory=dict)  # type -> status -> n
+    deletions: int = 0
+    deletions_applied: int = 0
+    rejected: int = 0
+    rejected_sample: list[str] = field(default_factory=list)
+    unresolved: dict[str, int] = field(default_factory=dict)
+    export_errors: int = 0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
+
+    @property
+    def loaded(self) -> int:
+        return sum(c.get("current", 0) for c in self.by_type.values())
+
+
+def _declared():
+    from .declared import compiled_views
+    return compiled_views()
+
+
+class Loader:
+    """One load run (use :func:`load`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, views, view_json: dict[str, dict],
+                 options: LoadOptions, progress: ProgressFn | None):
+        self.con = con
+        self.views = list(views)
+        self.options = options
+        self.progress = progress
+        self.load_id = next_value(con, "load_run", "load_id")
+        first = max(next_value(con, "resource", "_rid"), next_value(con, "deletion", "_rid"))
+        self.ing = Ingestor(con, self.views, view_json, self.load_id, first,
+                            keep_raw=options.keep_raw, strict=options.strict)
+        self.result = LoadResult(self.load_id)
+        self.next_file_id = next_value(con, "source_file", "file_id")
+        self.bytes_done = 0
+        self.bytes_total = 0
+        self.validator = None
+
+    # -- per file ----------------------------------------------------------------------------
+    def run(self, files: Sequence[SourceFile]) -> None:
+        self.bytes_total = sum(f.size for f in files)
+        known = {(p, s, m) for p, s, m in self.con.execute(
+            "SELECT path, size, mtime_ns FROM source_file").fetchall()}
+        if self.options.validate:
+            from .validate import Validator
+            self.validator = Validator(self.options.validate_workers)
+        try:
+            for sf in files:
+                st = sf.path.stat()
+                if (str(sf.path), st.st_size, st.st_mtime_ns) in known:
+                    self.result.files_unchanged.append(sf.display)
+                    self._advance(sf.size, sf.display)
+                    continue
+                self._file(sf, st.st_mtime_ns)
+        finally:
+            if self.validator is not None:
+                self.validator.close()
+
+    def _advance(self, n: int, name: str) -> None:
+        self.bytes_done += n
+        if self.progress:
+            self.progress(self.bytes_done, self.bytes_total, name)
+
+    def _file(self, sf: SourceFile, mtime_ns: int) -> None:
+        file_id = self.next_file_id
+        self.next_file_id += 1
+        stats = FileStats()
+        sha = hashlib.sha256()
+        if sf.kind == "ndjson":
+            non_resource = self._ndjson(sf, file_id, stats, sha)
+        else:
+            non_resource = self._json(sf, file_id, stats, sha)
+        if non_resource:
+            stats.errors.clear()
+            stats.rejected = 0
+            self.result.non_resource_files.append(sf.display)
+        self.ing.flush_errors(stats)
+        self.result.files_read += 1
+        self.result.bytes_read += sf.size
+        self.result.rejected += stats.rejected
+        if sf.export_error:
+            self.result.export_errors += stats.records
+        self.con.execute(
+            "INSERT INTO source_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [file_id, self.load_id, str(sf.path), sf.kind, sf.size, mtime_ns, sha.hexdigest(),
+             stats.lines if sf.kind == "ndjson" else None, stats.blank_lines, stats.records,
+             stats.rejected, non_resource, sf.deleted, sf.export_error])
+
+    # -- NDJSON ------------------------------------------------------------------------------
+    def _ndjson(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
+        guess: str | None = None
+        saw_resource = False
+        untyped_objects = other_bad = 0  # decides whether this is a non-resource file (a log)
+        for chunk in iter_line_chunks(sf.path, self.options.chunk_bytes, sha,
+                                      lambda n: self._advance(n, sf.display)):
+            stats.blank_lines += chunk.blank_lines
+            n = len(chunk.starts)
+            stats.lines += n + chunk.blank_lines
+            if n == 0:
+                continue
+            if guess is None:
+                guess = _first_type(chunk.buf[chunk.starts[0]:chunk.ends[0]])
+            rids = self.ing.take_rids(n)
+            offsets = np.empty(n + 1, dtype=np.int64)
+            offsets[:n] = chunk.starts
+            offsets[n] = chunk.ends[-1]
+            keep = self._validate_lines(sf, chunk, stats) if self.validator is not None else None
+            text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chunk.buf))
+            table = pa.table({
+                "_rid": rids, "line": chunk.line_numbers,
+                "entry": pa.nulls(n, pa.string()), "full_url": pa.nulls(n, pa.string()),
+                "id_derived": pa.array(np.zeros(n, dtype=bool)), "text": text})
+            if keep is not None:
+                table = table.filter(pa.array(keep))
+            try:
+                self.ing.parse_into("_p", table, guess if guess in resource_types() else None)
+            except duckdb.Error:
+                table = _drop_bad_utf8(table, sf, self, stats)
+                self.ing.parse_into("_p", table, guess if guess in resource_types() else None)
+            types = dict(self.con.execute(
+                "SELECT r.resourceType, count(*) FROM _p WHERE r.id IS NOT NULL "
+                "AND r.resourceType IS NOT NULL GROUP BY 1").fetchall())
+            bad = self.con.execute(
+                "SELECT _rid, line FROM _p WHERE r IS NULL OR r.resourceType IS NULL "
+                "OR r.id IS NULL OR r.resourceType = 'Bundle' OR NOT list_contains(?, r.resourceType) "
+                "ORDER BY _rid", [sorted(resource_types())]).fetchall()
+            base = int(rids[0])
+            for rid, line in bad:
+                i = rid - base
+                raw = chunk.buf[chunk.starts[i]:chunk.ends[i]]
+                reason, rtype, res_id = diagnose(raw)
+                if reason == "resource could not be read" and rtype == "Bundle":
+                    saw_resource = True
+                    recs = walk_document(orjson.loads(raw))
+                    self._records(recs, sf, file_id, stats, line)
+                    continue
+                if reason == "missing resourceType":
+                    untyped_objects += 1
+                else:
+                    other_bad += 1
+                self.ing.reject(stats, Location(sf.display, line, None, rtype, res_id), reason)
+            for rtype in types:
+                if rtype == "Bundle" or rtype not in resource_types():
+                    continue
+                saw_resource = True
+                if sf.deleted:
+                    self._deletions_from_parsed("_p", rtype, file_id)
+                    continue
+                if rtype == guess:
+                    self.ing.stage_parsed("_p", rtype, file_id, sf.display, stats)
+                else:
+                    self.ing.parse_into("_p2", table, rtype,
+                                        f"WHERE _rid IN (SELECT _rid FROM _p WHERE r.resourceType = "
+                                        f"{sql_string(rtype)})")
+                    self.ing.stage_parsed("_p2", rtype, file_id, sf.display, stats)
+        return not saw_resource and other_bad == 0 and untyped_objects > 0
+
+    def _validate_lines(self, sf: SourceFile, chunk, stats: FileStats) -> np.ndarray:
+        texts = [chunk.buf[s:e] for s, e in zip(chunk.starts, chunk.ends, strict=True)]
+        keep = np.ones(len(texts), dtype=bool)
+        for i, (rtype, rid, messages) in self.validator.check(texts):
+            keep[i] = False
+            self.ing.reject(stats, Location(sf.display, int(chunk.line_numbers[i]), None, rtype, rid),
+                            "invalid FHIR R4: " + "; ".join(messages))
+        return keep
+
+    def _deletions_from_parsed(self, parsed: str, rtype: str, file_id: int) -> None:
+        self.con.execute(
+            f"INSERT INTO deletion SELECT _rid, ?, ?, line, entry, r.resourceType, r.id, false "
+            f"FROM {parsed} WHERE r.resourceType = ?", [self.load_id, file_id, rtype])
+
+    # -- JSON documents ----------------------------------------------------------------------
+    def _json(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
+        data = read_document(sf.path)
+        sha.update(data)
+        self._advance(sf.size, sf.display)
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            lines = _json_lines(data)
+            if lines is not None:  # NDJSON with a .json name
+                return self._ndjson(SourceFile(sf.path, sf.display, "ndjson", sf.size, sf.deleted,
+                                               sf.export_error), file_id, stats, hashlib.sha256())
+            self.ing.reject(stats, Location(sf.display), f"invalid JSON ({str(e).split(':', 1)[0]}, "
+                                                          f"at character {e.pos})")
+            return False
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            return True  # not a FHIR resource (test cases, manifests given twice, ...)
+        self._records(walk_document(doc), sf, file_id, stats, None)
+        return False
+
+    def _records(self, recs: Iterable[Record], sf: SourceFile, file_id: int,
+                 stats: FileStats, line: int | None) -> None:
+        groups: dict[str, list[Record]] = {}
+        dels: list[tuple] = []
+        known = resource_types()
+        for rec in recs:
+            loc = Location(sf.display, line, rec.entry, rec.resource_type, rec.resource_id)
+            if rec.problem:
+                self.ing.reject(stats, loc, rec.problem)
+            elif rec.method == "DELETE" or (sf.deleted and rec.resource_type != "Bundle"):
+                (rid,) = self.ing.take_rids(1)
+                dels.append((int(rid), self.load_id, file_id, line, rec.entry,
+                             rec.resource_type, rec.resource_id, False))
+            elif rec.resource_type not in known:
+                self.ing.reject(stats, Location(sf.display, line, rec.entry, None, rec.resource_id),
+                                f"unknown resourceType {rec.resource_type[:40]!r}")
+            else:
+                groups.setdefault(rec.resource_type, []).append(rec)
+        if dels:
+            self.con.executemany("INSERT INTO deletion VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dels)
+            self.result.deletions += len(dels)
+        if self.validator is not None:
+            for rtype, items in list(groups.items()):
+                bad = dict((i, m) for i, (_, _, m) in self.validator.check([r.text for r in items]))
+                for i in sorted(bad):
+                    r = items[i]
+                    self.ing.reject(stats, Location(sf.display, line, r.entry, rtype, r.resource_id),
+                                    "invalid FHIR R4: " + "; ".join(bad[i]))
+                groups[rtype] = [r for i, r in enumerate(items) if i not in bad]
+        for rtype, items in groups.items():
+            if not items:
+                continue
+            n = len(items)
+            table = pa.table({
+                "_rid": self.ing.take_rids(n),
+                "line": pa.array([line] * n, pa.int64()),
+                "entry": pa.array([r.entry for r in items], pa.string()),
+                "full_url": pa.array([r.full_url for r in items], pa.string()),
+                "id_derived": pa.array([r.id_derived for r in items], pa.bool_()),
+                "text": pa.array([r.text for r in items], pa.large_string()),
+            })
+            self.ing.parse_into("_p", table, rtype)
+            self.ing.stage_parsed("_p", rtype, file_id, sf.display, stats)
+
+    # -- after all files ---------------------------------------------------------------------
+    def finish(self, started: float) -> LoadResult:
+        con = self.con
+        versions.resolve(con, self.load_id, self.views)
+        references.rewrite(con, self.views)
+        self.result.unresolved = references.list_unresolved(con, self.views)
+        for rtype, status, n in con.execute(
+                "SELECT resource_type, status, count(*) FROM resource WHERE load_id = ? "
+                "GROUP BY ALL ORDER BY 1, 2", [self.load_id]).fetchall():
+            self.result.by_type.setdefault(rtype, Counter())[status] = n
+        (self.result.deletions_applied,) = con.execute(
+            "SELECT count(*) FROM deletion WHERE load_id = ? AND applied", [self.load_id]).fetchall()[0]
+        self.result.rejected_sample = [
+            f"{f} {'line ' + str(ln) if ln else ''}{' ' + e if e else ''}"
+            f"{' ' + t + '/' + (i or '?') if t else ''}: {why}".replace("  ", " ")
+            for f, ln, e, t, i, why in con.execute(
+                "SELECT file, line, entry, resource_type, resource_id, reason FROM load_error "
+                "WHERE load_id = ? ORDER BY file, line, entry LIMIT 10", [self.load_id]).fetchall()]
+        self.result.seconds = time.perf_counter() - started
+        con.execute("INSERT INTO load_run VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?)", [
+            self.load_id, _ts(self.started_wall), json.dumps({
+                "validate": self.options.validate, "strict": self.options.strict,
+                "keep_raw": self.options.keep_raw}),
+            self.result.files_read, len(self.result.files_unchanged), self.result.bytes_read,
+            sum(sum(c.values()) for c in self.result.by_type.values()), self.result.rejected])
+        return self.result
+
+    started_wall: float = 0.0
+
+
+def _ts(epoch: float):
+    import datetime as _dt
+    return _dt.datetime.fromtimestamp(epoch, _dt.UTC)
+
+
+def _first_type(line: bytes) -> str | None:
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    rt = doc.get("resourceType") if isinstance(doc, dict) else None
+    return rt if isinstance(rt, str) else None
+
+
+def _json_lines(data: bytes) -> list[bytes] | None:
+    """The lines of a .json file that is really NDJSON (every non-blank line an object)."""
+    lines = [ln for ln in data.splitlines() if ln.strip()]
+    if len(lines) < 2:
+        return None
+    try:
+        ok = all(isinstance(orjson.loads(ln), dict) for ln in lines[:3])
+    except orjson.JSONDecodeError:
+        return None
+    return lines if ok else None
+
+
+def _drop_bad_utf8(table: pa.Table, sf: SourceFile, loader: Loader, stats: FileStats) -> pa.Table:
+    """Reject lines that are not UTF-8 (DuckDB refuses the whole batch otherwise)."""
+    texts = table.column("text").to_pylist()  # slow path, only for broken files
+    keep = []
+    lines = table.column("line").to_pylist()
+    for t, ln in zip(texts, lines, strict=True):
+        try:
+            t.encode("utf-8")
+            keep.append(True)
+        except (UnicodeEncodeError, AttributeError):
+            keep.append(False)
+            loader.ing.reject(stats, Location(sf.display, ln), "not valid UTF-8")
+    return table.filter(pa.array(keep))
+
+
+def load(db: str | Path, inputs: Iterable[str | Path], options: LoadOptions | None = None,
+         progress: ProgressFn | None = None, views=None) -> LoadResult:
+    """Load FHIR files, folders and globs into the DuckDB file ``db`` in one transaction.
+
+    Raises :class:`~etl.errors.SourceError` for unusable inputs (nothing is changed),
+    :class:`~etl.errors.LoadAborted` when a strict load meets a bad record or the load is
+    interrupted (rolled back).
+    """
+    options = options or LoadOptions()
+    started = time.perf_counter()
+    disc = discover(inputs)
+    if not disc.files:
+        raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
+    if views is None:
+        views = _declared()
+    view_json = load_view_json()
+    con = connect(db, memory_limit=options.memory_limit, threads=options.threads)
+    try:
+        from .viewdef.macros import install_macros
+        install_macros(con)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            ensure_schema(con, views)
+            loader = Loader(con, views, view_json, options, progress)
+            loader.started_wall = time.time()
+            loader.result.skipped = disc.skipped
+            loader.run(disc.files)
+            result = loader.finish(started)
+            con.execute("COMMIT")
+            return result
+        except InputError as e:
+            con.execute("ROLLBACK")
+            raise LoadAborted(f"--strict: {e}; nothing was loaded") from None
+        except KeyboardInterrupt:
+            con.execute("ROLLBACK")
+            raise LoadAborted("interrupted; nothing was loaded, the database is unchanged") from None
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+
+
+__all__ = ["EtlError", "LoadOptions", "LoadResult", "load"]

@@ -1,0 +1,94 @@
+"""The DuckDB database: connecting, the bookkeeping schema, and the declared tables' DDL.
+
+The flattened tables are created from their ViewDefinitions (``etl/views/*.json``) -- the one
+place a table's columns are written down. Each gets a leading ``_rid`` column that ties every
+row to its provenance row in ``resource``.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources as importlib_resources
+from pathlib import Path
+
+import duckdb
+
+from .errors import EtlError
+
+SCHEMA_VERSION = "1"
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (identifiers cannot be bound as parameters)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_string(value: str) -> str:
+    """An SQL string literal, for the few constants DuckDB cannot take as a bound parameter
+    (json_transform structures). Never used for data read from input files."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(db: str | Path, *, memory_limit: str | None = None,
+            threads: int | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the database file with the loader's settings."""
+    try:
+        con = duckdb.connect(str(db), read_only=read_only)
+    except duckdb.Error as e:  # locked by another process, not a DuckDB file, ...
+        raise EtlError(f"{db}: cannot open the database: {e}") from None
+    if memory_limit:
+        con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def schema_sql() -> str:
+    return importlib_resources.files("etl").joinpath("schema.sql").read_text()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, views) -> None:
+    """Create the bookkeeping tables and one table per declared view, if missing.
+
+    A table that exists with other columns than its view declares is an error with a way out,
+    not a silent mismatch.
+    """
+    con.execute(schema_sql())
+    con.execute("CREATE TABLE IF NOT EXISTS bmc_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT OR IGNORE INTO bmc_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    for v in views:
+        cols = [("_rid", "BIGINT")] + [(c.name, c.duckdb_type) for c in v.columns]
+        if v.name in existing:
+            have = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                [v.name]).fetchall()
+            if [h[0] for h in have] != [c[0] for c in cols]:
+                raise EtlError(
+                    f"table {v.name} in this database has other columns than its declaration "
+                    f"(etl/views/{v.name}.json); load into a new database file, or run "
+                    f"`bmc rebuild --db FILE` to rebuild the tables from the sources")
+            continue
+        ddl = ", ".join(f"{quote_ident(n)} {t}" for n, t in cols)
+        con.execute(f"CREATE TABLE {quote_ident(v.name)} ({ddl})")
+    con.execute("INSERT OR REPLACE INTO bmc_meta VALUES ('views', ?)",
+                [json.dumps(sorted(v.name for v in views))])
+
+
+def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict | None = None) -> None:
+    """Run a multi-statement SQL script, binding the named parameters each statement uses."""
+    for stmt in script.split(";\n"):
+        body = "\n".join(ln for ln in stmt.splitlines() if not ln.strip().startswith("--"))
+        if not body.strip():
+            continue
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in body}
+        con.execute(body, used) if used else con.execute(body)
+
+
+def next_value(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    """max(column) + 1 of a bookkeeping table (ids are assigned in load order)."""
+    (m,) = con.execute(
+        f"SELECT coalesce(max({quote_ident(column)}), 0) FROM {quote_ident(table)}").fetchall()[0]
+    return int(m) + 1

@@ -1,0 +1,75 @@
+"""Decide which version of each resource is current after a load.
+
+Rule (documented in README): among every occurrence of the same ``Type/id`` that is current or
+was staged by this load, the latest wins -- highest numeric ``meta.versionId``, then latest
+``meta.lastUpdated``, then load order (later file, later line). An occurrence with exactly
+the same content, versionId and lastUpdated as the current one is a *duplicate* and changes
+nothing, which is what makes re-loading the same input a no-op. A DELETE (bundle entry or
+Bulk ``deleted/`` file) that comes later in load order than the winner removes the resource.
+"""
+from __future__ import annotations
+
+import duckdb
+
+from .store import quote_ident, run_script
+
+_RESOLVE = """
+CREATE OR REPLACE TEMP TABLE _touched AS
+    SELECT DISTINCT resource_type, id FROM resource WHERE load_id = $load AND status = 'staged'
+    UNION
+    SELECT DISTINCT resource_type, id FROM deletion WHERE load_id = $load AND id IS NOT NULL;
+
+UPDATE resource SET status = 'duplicate'
+WHERE _rid IN (
+    SELECT s._rid FROM resource s
+    JOIN resource c ON c.resource_type = s.resource_type AND c.id = s.id AND c.status = 'current'
+    WHERE s.load_id = $load AND s.status = 'staged'
+      AND s.content_hash = c.content_hash
+      AND s.version_id IS NOT DISTINCT FROM c.version_id
+      AND s.last_updated IS NOT DISTINCT FROM c.last_updated);
+
+CREATE OR REPLACE TEMP TABLE _ranked AS
+SELECT r._rid, r.resource_type, r.id, r.status AS old_status,
+       row_number() OVER (
+           PARTITION BY r.resource_type, r.id
+           ORDER BY try_cast(r.version_id AS BIGINT) DESC NULLS LAST,
+                    try_cast(r.last_updated AS TIMESTAMPTZ) DESC NULLS LAST,
+                    r._rid DESC) AS rn
+FROM resource r JOIN _touched t USING (resource_type, id)
+WHERE r.status IN ('current', 'staged');
+
+CREATE OR REPLACE TEMP TABLE _last_delete AS
+SELECT d.resource_type, d.id, max(d._rid) AS del_rid
+FROM deletion d JOIN _touched t USING (resource_type, id)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE _decided AS
+SELECT k._rid, k.resource_type, k.id, k.old_status,
+       CASE WHEN k.rn > 1 THEN 'superseded'
+            WHEN d.del_rid IS NOT NULL AND d.del_rid > k._rid THEN 'deleted'
+            ELSE 'current' END AS new_status
+FROM _ranked k LEFT JOIN _last_delete d USING (resource_type, id);
+
+UPDATE resource SET status = d.new_status
+FROM _decided d WHERE resource._rid = d._rid AND resource.status <> d.new_status;
+
+UPDATE deletion SET applied = true
+WHERE load_id = $load AND EXISTS (
+    SELECT 1 FROM _decided d WHERE d.resource_type = deletion.resource_type
+      AND d.id = deletion.id AND d.new_status = 'deleted' AND d._rid < deletion._rid);
+"""
+
+
+def resolve(con: duckdb.DuckDBPyConnection, load_id: int, views) -> None:
+    """Settle versions for everything this load touched and drop rows that lost."""
+    run_script(con, _RESOLVE, {"load": load_id})
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lost AS
+        SELECT _rid FROM _decided WHERE new_status <> 'current'
+        UNION ALL
+        SELECT _rid FROM resource WHERE load_id = $load AND status = 'duplicate'""",
+                {"load": load_id})
+    for v in views:
+        con.execute(f"DELETE FROM {quote_ident(v.name)} WHERE _rid IN (SELECT _rid FROM _lost)")
+    for t in ("_touched", "_ranked", "_last_delete", "_decided", "_lost"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
