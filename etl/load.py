@@ -179,10 +179,11 @@ class Loader:
             types = dict(self.con.execute(
                 "SELECT r.resourceType, count(*) FROM _p WHERE r.id IS NOT NULL "
                 "AND r.resourceType IS NOT NULL GROUP BY 1").fetchall())
+            odd = [t for t in types if t == "Bundle" or t not in resource_types()]
             bad = self.con.execute(
                 "SELECT _rid, line FROM _p WHERE r IS NULL OR r.resourceType IS NULL "
-                "OR r.id IS NULL OR r.resourceType = 'Bundle' OR NOT list_contains(?, r.resourceType) "
-                "ORDER BY _rid", [sorted(resource_types())]).fetchall()
+                "OR r.id IS NULL OR list_contains(?::VARCHAR[], r.resourceType) ORDER BY _rid",
+                [odd]).fetchall()
             base = int(rids[0])
             for rid, line in bad:
                 i = rid - base
@@ -212,6 +213,7 @@ class Loader:
                                         f"WHERE _rid IN (SELECT _rid FROM _p WHERE r.resourceType = "
                                         f"{sql_string(rtype)})")
                     self.ing.stage_parsed("_p2", rtype, file_id, sf.display, stats)
+            del table, text  # release the (memory-mapped) line buffer before the next chunk
         return not saw_resource and other_bad == 0 and untyped_objects > 0
 
     def _validate_lines(self, sf: SourceFile, chunk, stats: FileStats) -> np.ndarray:
@@ -363,8 +365,9 @@ def _drop_bad_utf8(table: pa.Table, sf: SourceFile, loader: Loader, stats: FileS
     return table.filter(pa.array(keep))
 
 
-def load(db: str | Path, inputs: Iterable[str | Path], options: LoadOptions | None = None,
-         progress: ProgressFn | None = None, views=None) -> LoadResult:
+def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path], options: LoadOptions | None = None,
+         progress: ProgressFn | None = None, views=None,
+         view_json: dict[str, dict] | None = None) -> LoadResult:
     """Load FHIR files, folders and globs into the DuckDB file ``db`` in one transaction.
 
     Raises :class:`~etl.errors.SourceError` for unusable inputs (nothing is changed),
@@ -378,8 +381,10 @@ def load(db: str | Path, inputs: Iterable[str | Path], options: LoadOptions | No
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
     if views is None:
         views = _declared()
-    view_json = load_view_json()
-    con = connect(db, memory_limit=options.memory_limit, threads=options.threads)
+    if view_json is None:
+        view_json = load_view_json()
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else \
+        connect(db, memory_limit=options.memory_limit, threads=options.threads)
     try:
         from .viewdef.macros import install_macros
         install_macros(con)
@@ -403,7 +408,8 @@ def load(db: str | Path, inputs: Iterable[str | Path], options: LoadOptions | No
             con.execute("ROLLBACK")
             raise
     finally:
-        con.close()
+        if con is not db:
+            con.close()
 
 
 __all__ = ["EtlError", "LoadOptions", "LoadResult", "load"]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
+import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +220,7 @@ def _split(buf: bytes, first_line: int, final: bool) -> tuple[LineChunk | None, 
     if not nonblank.all():
         # whitespace-only lines count as blank too
         for i in np.flatnonzero(nonblank & (lengths < 8)):
-            if not buf[starts[i]:ends[i]].strip():
+            if not bytes(buf[starts[i]:ends[i]]).strip():
                 nonblank[i] = False
     chunk = LineChunk(buf, starts[nonblank], ends[nonblank], numbers[nonblank],
                       int((~nonblank).sum()))
@@ -227,15 +228,52 @@ def _split(buf: bytes, first_line: int, final: bool) -> tuple[LineChunk | None, 
 
 
 def iter_line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES,
-                     hasher: hashlib._Hash | None = None,
-                     on_bytes=None) -> Iterator[LineChunk]:
+                     hasher=None, on_bytes=None) -> Iterator[LineChunk]:
     """Stream an NDJSON file (plain or gzip) as LineChunks of about ``chunk_bytes`` each.
 
-    ``hasher`` is fed the decompressed bytes (the file's content fingerprint) and
-    ``on_bytes`` is called with the number of raw bytes read (for progress bars).
+    Plain files are memory-mapped, so the line buffers handed to DuckDB are zero-copy views of
+    the page cache. ``hasher`` is fed the (decompressed) bytes -- from a helper thread, since
+    hashlib releases the GIL -- and ``on_bytes`` is called with raw bytes consumed (progress).
     """
-    with open_bytes(path) as f:
-        raw = getattr(f, "fileobj", None) or f
+    with _Feeder(hasher) as feed:
+        with open(path, "rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        if not gz and path.stat().st_size > 0:
+            yield from _mapped_chunks(path, chunk_bytes, feed, on_bytes)
+        elif gz:
+            yield from _stream_chunks(path, chunk_bytes, feed, on_bytes)
+
+
+def _mapped_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[LineChunk]:
+    # The map is not closed explicitly: Arrow buffers and the hashing thread may still hold
+    # slices of it; it is unmapped when the last of them is garbage-collected.
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mm)
+    size = len(mm)
+    pos = len(BOM) if mm[:3] == BOM else 0
+    line_no = 1
+    while pos < size:
+        end = min(pos + chunk_bytes, size)
+        if end < size:  # cut after the last newline inside the window
+            nl = mm.rfind(b"\n", pos, end)
+            end = nl + 1 if nl >= 0 else (mm.find(b"\n", end) + 1 or size)
+        piece = view[pos:end]
+        feed(piece)
+        chunk, _, line_no = _split(piece, line_no, True)
+        if on_bytes is not None:
+            on_bytes(end - pos)
+        if chunk is not None:
+            yield chunk
+        if hasattr(mm, "madvise"):  # done with these pages: keep RSS bounded on huge files
+            lo = pos - pos % mmap.PAGESIZE
+            mm.madvise(mmap.MADV_DONTNEED, lo, end - lo - (end - lo) % mmap.PAGESIZE)
+        pos = end
+
+
+def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[LineChunk]:
+    with gzip.open(path, "rb") as f:
+        raw = f.fileobj
         last_pos = 0
         tail = b""
         line_no = 1
@@ -246,8 +284,8 @@ def iter_line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES,
                 pos = raw.tell()
                 on_bytes(pos - last_pos)
                 last_pos = pos
-            if hasher is not None and data:
-                hasher.update(data)
+            if data:
+                feed(data)
             if first:
                 if data.startswith(BOM):
                     data = data[len(BOM):]
@@ -257,7 +295,26 @@ def iter_line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES,
             if not buf:
                 return
             chunk, tail, line_no = _split(buf, line_no, final)
-            if (chunk is not None and len(chunk.starts)) or (chunk is not None and chunk.blank_lines):
+            if chunk is not None:
                 yield chunk
             if final:
                 return
+
+
+class _Feeder:
+    """Feeds a hashlib object from one helper thread, in order, off the critical path."""
+
+    def __init__(self, hasher):
+        self.hasher = hasher
+        self.pool = ThreadPoolExecutor(1) if hasher is not None else None
+
+    def __call__(self, data) -> None:
+        if self.pool is not None:
+            self.pool.submit(self.hasher.update, data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)

@@ -1,0 +1,225 @@
+"""``bmc``: the command line. A thin shell: parse arguments, call one library function, render.
+
+Exit codes (also in README and ``--help``):
+  0  success (for ``load``: everything loaded)
+  1  failure; nothing was changed
+  2  usage error (bad option, missing file)
+  3  ``load`` only: loaded, but some records were rejected (see the load_error table)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from etl.errors import EtlError, SourceError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    help="bmc-cohort: FHIR R4 exports -> DuckDB (SQL-on-FHIR views) -> bone marrow "
+         "carcinomatosis cohorts and outcomes.\n\nExit codes: 0 success, 1 failure (nothing "
+         "changed), 2 usage error, 3 loaded with some records rejected.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+_state = {"verbose": False}
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                                help="Show tracebacks on errors.")] = False) -> None:
+    _state["verbose"] = verbose
+
+
+@contextlib.contextmanager
+def _errors():
+    """The one place library errors become a message and an exit code."""
+    try:
+        yield
+    except SourceError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except EtlError as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_FAIL) from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=err,
+                    transient=True, disable=not err.is_terminal)
+
+
+# -- load ---------------------------------------------------------------------------------------
+@app.command()
+def load(
+    paths: Annotated[list[str], typer.Argument(help="FHIR files, folders or globs: Bundles, "
+                                                     "NDJSON (.ndjson/.jsonl, .gz), manifests.")],
+    db: Annotated[Path, typer.Option(help="DuckDB database file (created if missing).")],
+    validate: Annotated[bool, typer.Option(help="Validate every resource against FHIR R4 "
+                                                "(fhir.resources R4B), on all cores.")] = False,
+    strict: Annotated[bool, typer.Option(help="Reject the whole load on the first bad record.")] = False,
+    keep_raw: Annotated[bool, typer.Option(help="Also keep each resource's JSON in resource_raw "
+                                                "(slower, much larger).")] = False,
+) -> None:
+    """Load FHIR exports into DB in one transaction (re-loading the same input changes nothing).
+
+    Exit codes: 0 all loaded, 1 failure (database unchanged), 2 usage error,
+    3 loaded but some records rejected (listed in the load_error table).
+    """
+    from etl.load import LoadOptions
+    from etl.load import load as run_load
+
+    with _errors(), _progress() as bar:
+        task = bar.add_task("loading", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=Path(name).name[:30])
+
+        result = run_load(db, paths, LoadOptions(validate=validate, strict=strict,
+                                                 keep_raw=keep_raw), progress)
+    _print_load(result)
+    raise typer.Exit(EXIT_PARTIAL if result.rejected else EXIT_OK)
+
+
+def _print_load(r) -> None:
+    t = Table(title=f"load {r.load_id}", show_edge=False, title_justify="left")
+    for col in ("resource type", "loaded", "superseded", "duplicate", "deleted", "rejected"):
+        t.add_column(col, justify="right" if col != "resource type" else "left")
+    for rtype, c in sorted(r.by_type.items()):
+        t.add_row(rtype, *(str(c.get(k, 0)) for k in ("current", "superseded", "duplicate",
+                                                       "deleted", "rejected")))
+    err.print(t)
+    err.print(f"files read {r.files_read}, unchanged since an earlier load {len(r.files_unchanged)}, "
+              f"non-resource files skipped {len(r.non_resource_files)}"
+              + (f" ({', '.join(Path(f).name for f in r.non_resource_files[:5])})"
+                 if r.non_resource_files else ""))
+    if r.deletions:
+        err.print(f"deletions {r.deletions} ({r.deletions_applied} applied)")
+    unres = sum(r.unresolved.values())
+    err.print(f"rejected records {r.rejected}; unresolved references {unres}"
+              + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(r.unresolved.items())) + ")"
+                 if unres else ""))
+    for line in r.rejected_sample:
+        err.print(f"  rejected: {line}")
+    if r.rejected > len(r.rejected_sample):
+        err.print(f"  ... {r.rejected - len(r.rejected_sample)} more in table load_error")
+    err.print(f"{r.bytes_read / 1e6:.1f} MB in {r.seconds:.2f} s ({r.mb_per_s:.0f} MB/s)")
+
+
+# -- tables -------------------------------------------------------------------------------------
+@app.command()
+def tables(
+    markdown: Annotated[bool, typer.Option(help="Print Markdown column docs.")] = False,
+) -> None:
+    """List the declared tables (etl/views/*.json) and their columns."""
+    from etl.declared import compiled_views, load_view_json
+
+    with _errors():
+        views = compiled_views()
+        docs = load_view_json()
+    if markdown:
+        from etl.viewdef.catalog import render_markdown
+        out.print(render_markdown(views), markup=False)
+        return
+    for v in views:
+        out.print(f"[bold]{v.name}[/bold] ({v.resource}): {docs[v.name].get('description', '')}")
+        for c in v.columns:
+            out.print(f"  {c.name:28} {c.duckdb_type:12} {c.description or ''}", markup=False)
+
+
+# -- view ---------------------------------------------------------------------------------------
+@app.command()
+def view(
+    view_file: Annotated[Path, typer.Argument(help="A SQL-on-FHIR v2 ViewDefinition (JSON).")],
+    paths: Annotated[list[str], typer.Argument(help="FHIR files, folders or globs.")],
+    format: Annotated[str, typer.Option("--format", help="csv | json | ndjson")] = "csv",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Evaluate one ViewDefinition over FHIR files, without a database file, and print the rows.
+
+    Exit codes: 0 rows printed, 1 invalid view or unreadable input, 2 usage error.
+    """
+    from etl.adhoc import run_view_file
+
+    if format not in ("csv", "json", "ndjson"):
+        err.print(f"[red]error:[/red] --format must be csv, json or ndjson, not {format!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if not view_file.is_file():
+        err.print(f"[red]error:[/red] {view_file}: no such file")
+        raise typer.Exit(EXIT_USAGE)
+    with _errors():
+        text = run_view_file(view_file, paths, format)
+    if out_file:
+        out_file.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+# -- synth --------------------------------------------------------------------------------------
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("sample_bundles"),
+    patients: Annotated[int | None, typer.Option(help="Stream a Bulk NDJSON export of this many "
+                                                       "patients instead of the committed sample.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, byte-identical output).")] = 2011,
+) -> None:
+    """Write the synthetic sample (the paper's 22 patients inside an institution) or a big export."""
+    from cohort import synth as synth_mod
+
+    if patients is None:
+        summary = synth_mod.write_sample(out_dir, seed=seed)
+    else:
+        with _progress() as bar:
+            task = bar.add_task("patients", total=patients)
+            summary = synth_mod.stream_bulk(out_dir, patients, seed=seed,
+                                            progress=lambda n: bar.update(task, completed=n))
+    err.print(str(summary))
+
+
+# -- demo ---------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the database and "
+                                                            "the report.")] = None,
+) -> None:
+    """Load the bundled sample data into a temporary database and summarise it."""
+    from etl.load import load as run_load
+
+    from .paths import sample_bundles_dir
+
+    folder = out_dir or Path(tempfile.mkdtemp(prefix="bmc-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "demo.duckdb"
+    src = sample_bundles_dir() / "bundles"
+    with _errors(), _progress() as bar:
+        task = bar.add_task("loading sample", total=None)
+        result = run_load(db, [src], progress=lambda d, t, n: bar.update(task, completed=d, total=t))
+    _print_load(result)
+    out.print(json.dumps({"database": str(db), "resources": result.loaded,
+                          "rejected": result.rejected}, indent=2))
+
+
+def main() -> None:
+    """Console-script entry point (``bmc``)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_FAIL)
+
+
+if __name__ == "__main__":
+    main()
