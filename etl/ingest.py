@@ -68,6 +68,16 @@ def merge_structures(a: dict, b: dict) -> dict:
     return out
 
 
+def structure_type_sql(structure) -> str:
+    """The DuckDB type a json_transform structure produces (for read_json columns=)."""
+    if isinstance(structure, dict):
+        fields = ", ".join(f'"{k}" {structure_type_sql(v)}' for k, v in structure.items())
+        return f"STRUCT({fields})"
+    if isinstance(structure, list):
+        return structure_type_sql(structure[0]) + "[]"
+    return str(structure)
+
+
 @dataclass
 class TypePlan:
     """How one resource type is parsed and where its rows go."""
