@@ -252,7 +252,7 @@ def diagnose(text: bytes) -> tuple[str, str | None, str | None]:
     if not isinstance(rtype, str) or not rtype:
         return "missing resourceType", None, rid
     if rtype not in resource_types():
-        return f"unknown resourceType {rtype[:40]!r}", None, rid
+        return "unknown resourceType", rtype[:40], rid
     if rid is None:
         return "resource without id", rtype, None
     return "resource could not be read", rtype, rid

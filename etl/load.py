@@ -264,8 +264,8 @@ class Loader:
                 dels.append((int(rid), self.load_id, file_id, line, rec.entry,
                              rec.resource_type, rec.resource_id, False))
             elif rec.resource_type not in known:
-                self.ing.reject(stats, Location(sf.display, line, rec.entry, None, rec.resource_id),
-                                f"unknown resourceType {rec.resource_type[:40]!r}")
+                self.ing.reject(stats, Location(sf.display, line, rec.entry, rec.resource_type[:40],
+                                                rec.resource_id), "unknown resourceType")
             else:
                 groups.setdefault(rec.resource_type, []).append(rec)
         if dels:

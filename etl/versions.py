@@ -14,8 +14,15 @@ import duckdb
 from .store import quote_ident, run_script
 
 _RESOLVE = """
+-- Only keys that occur more than once (in this load, or already current) or are deleted need
+-- ranking; every other staged row simply becomes current (the common case of a first load).
 CREATE OR REPLACE TEMP TABLE _touched AS
-    SELECT DISTINCT resource_type, id FROM resource WHERE load_id = $load AND status = 'staged'
+    SELECT resource_type, id FROM resource WHERE load_id = $load AND status = 'staged'
+    GROUP BY ALL HAVING count(*) > 1
+    UNION
+    SELECT s.resource_type, s.id FROM resource s
+    JOIN resource c ON c.resource_type = s.resource_type AND c.id = s.id AND c.status = 'current'
+    WHERE s.load_id = $load AND s.status = 'staged'
     UNION
     SELECT DISTINCT resource_type, id FROM deletion WHERE load_id = $load AND id IS NOT NULL;
 
@@ -52,6 +59,9 @@ FROM _ranked k LEFT JOIN _last_delete d USING (resource_type, id);
 
 UPDATE resource SET status = d.new_status
 FROM _decided d WHERE resource._rid = d._rid AND resource.status <> d.new_status;
+
+UPDATE resource SET status = 'current'
+WHERE load_id = $load AND status = 'staged';
 
 UPDATE deletion SET applied = true
 WHERE load_id = $load AND EXISTS (
