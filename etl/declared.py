@@ -14,7 +14,10 @@ def _view_dir():
 def load_view_json() -> dict[str, dict]:
     """Every declared ViewDefinition by table name (its ``name``), in file-name order."""
     out: dict[str, dict] = {}
-    for f in sorted(_view_dir().iterdir(), key=lambda p: p.name):
+    folder = _view_dir()
+    if not folder.is_dir():
+        return out
+    for f in sorted(folder.iterdir(), key=lambda p: p.name):
         if f.name.endswith(".json"):
             view = json.loads(f.read_text())
             out[view["name"]] = view

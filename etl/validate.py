@@ -6,6 +6,7 @@ offending value (``include_input=False``), so patient data cannot leak into load
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -64,7 +65,9 @@ class Validator:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
-        self.pool = ProcessPoolExecutor(self.workers) if self.workers > 1 else None
+        # spawn, not fork: the parent holds a multi-threaded DuckDB connection
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) \
+            if self.workers > 1 else None
 
     def check(self, texts: list[bytes]) -> list[tuple[int, tuple]]:
         """(index, (type, id, messages)) for every invalid text, in order."""
