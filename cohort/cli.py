@@ -30,7 +30,7 @@ app = typer.Typer(
          "carcinomatosis cohorts and outcomes.\n\nExit codes: 0 success, 1 failure (nothing "
          "changed), 2 usage error, 3 loaded with some records rejected.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 _state = {"verbose": False}
 
