@@ -140,6 +140,28 @@ def tables(
             out.print(f"  {c.name:28} {c.duckdb_type:12} {c.description or ''}", markup=False)
 
 
+@app.command()
+def rebuild(
+    db: Annotated[Path, typer.Option(help="DuckDB database file made by `bmc load`.")],
+    allow_changed: Annotated[bool, typer.Option(help="Rebuild even if source files changed "
+                                                     "or vanished since they were loaded.")] = False,
+) -> None:
+    """Rebuild every table from the source files recorded in DB, replaying its loads in order.
+
+    Use it after changing a ViewDefinition. Exit codes: 0 rebuilt, 1 failure (unchanged).
+    """
+    from etl.rebuild import rebuild as run_rebuild
+
+    with _errors():
+        result = run_rebuild(db, allow_changed=allow_changed)
+    for r in result.loads:
+        _print_load(r)
+    for f in result.changed_files:
+        err.print(f"[yellow]changed since loaded:[/yellow] {f}")
+    for f in result.missing_files:
+        err.print(f"[yellow]missing:[/yellow] {f}")
+
+
 # -- view ---------------------------------------------------------------------------------------
 @app.command()
 def view(
