@@ -1,0 +1,49 @@
+"""DuckDB macros that compiled views call: reference keys.
+
+``bmc_reference_key(ref, typ)`` normalises a ``Reference.reference`` string to the key
+``Type/id`` that ``getResourceKey()`` produces for the target, from the string alone:
+
+- relative ``Patient/123`` and absolute ``https://host/fhir/Patient/123`` -> ``Patient/123``
+- versioned ``Patient/123/_history/4`` -> ``Patient/123``
+- ``typ`` given and the type differs -> NULL (FHIRPath ``getReferenceKey(Observation)``)
+- ``urn:uuid:...``, ``urn:oid:...`` and ``#contained`` references cannot be resolved without
+  the bundle or the containing resource, so they are returned unchanged (also when ``typ``
+  is given; the loader checks the type after resolving them); conditional references
+  ``Type?identifier=...`` are returned unchanged too, or NULL when their type differs from
+  ``typ``.
+
+The loader finds the columns holding such keys via ``ViewColumn.is_reference_key`` and
+rewrites the unresolved ones through its fullUrl/identifier index.
+"""
+from __future__ import annotations
+
+import duckdb
+
+# A literal reference: optional base URL, Type/id, optional _history version.
+REFERENCE_PATTERN = r"^(?:.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-\.]{1,64})(?:/_history/[^/]+)?$"
+CONDITIONAL_TYPE = r"(?:^|/)([A-Z][A-Za-z]+)\?"
+
+_MACROS = (
+    f"""
+CREATE OR REPLACE MACRO bmc_reference_key(ref, typ) AS (
+  CASE
+    WHEN ref IS NULL OR ref = '' THEN NULL
+    WHEN starts_with(ref, '#') OR starts_with(ref, 'urn:') THEN ref
+    WHEN contains(ref, '?') THEN
+      CASE WHEN typ IS NULL OR regexp_extract(ref, '{CONDITIONAL_TYPE}', 1) = typ THEN ref END
+    WHEN regexp_matches(ref, '{REFERENCE_PATTERN}') THEN
+      CASE WHEN typ IS NULL OR regexp_extract(ref, '{REFERENCE_PATTERN}', 1) = typ
+           THEN regexp_extract(ref, '{REFERENCE_PATTERN}', 1) || '/'
+                || regexp_extract(ref, '{REFERENCE_PATTERN}', 2)
+      END
+    ELSE ref
+  END
+)
+""",
+)
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or replace) the macros compiled views need on ``con``; idempotent."""
+    for statement in _MACROS:
+        con.execute(statement)
