@@ -13,7 +13,6 @@ no joins, no correlated subqueries -- which DuckDB vectorises well.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ from etl.errors import ViewDefinitionError
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
 from etl.viewdef.expressions import (
-    INTEGER,
+    STRING,
     Expr,
     PathError,
     Scope,
@@ -150,7 +149,7 @@ class _Compiler:
         if e.t.kind == "json":
             var = fresh()
             e = Expr(f"list_transform({as_list(e)}, lambda {var}: {var} ->> '$')", True,
-                     schema_string())
+                     STRING)
         if declared is not None:
             duck = schema.duckdb_type_of_primitive(declared)
             if duck is None:
@@ -244,12 +243,6 @@ class _Compiler:
         return _Rows(compiled[0].cols, sql)
 
 
-def schema_string() -> Any:
-    from etl.viewdef.expressions import STRING
-
-    return STRING
-
-
 def _reference_key_types(ast: fp.Node) -> tuple[str, ...] | None:
     """The type arguments when ``ast`` ends in getReferenceKey(...) (first()/last() allowed
     after it); None when it does not."""
@@ -286,8 +279,8 @@ def _constants(view: dict[str, Any]) -> dict[str, Expr]:
         if kind is None:
             raise ViewDefinitionError(f"{where}: {values[0]} is not a supported constant type")
         value = const[values[0]]
-        if kind == "boolean" and not isinstance(value, bool) or \
-                kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+        if (kind == "boolean" and not isinstance(value, bool)) or \
+                (kind == "integer" and (not isinstance(value, int) or isinstance(value, bool))):
             raise ViewDefinitionError(f"{where}: {values[0]} has a value of the wrong type")
         out[const["name"]] = literal(value, kind)
     return out
@@ -307,6 +300,11 @@ def _compile(view: dict[str, Any], force_json: frozenset[tuple[str, ...]]) -> tu
         part = comp.node(sel, scope, f"select[{i}]", record=True)
         rows = part if rows is None else _product(rows, part)
     assert rows is not None
+    seen: set[str] = set()
+    for col in comp.columns:
+        if col.name in seen:
+            raise ViewDefinitionError(f"column name '{col.name}' is used twice")
+        seen.add(col.name)
 
     filters = []
     for i, w in enumerate(view.get("where", [])):
@@ -359,5 +357,4 @@ def validate_view(view: dict[str, Any]) -> None:
     compile_view(view)
 
 
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-__all__ = ["INTEGER", "CompiledView", "ViewColumn", "compile_view", "validate_view"]
+__all__ = ["CompiledView", "ViewColumn", "compile_view", "validate_view"]

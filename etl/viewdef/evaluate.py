@@ -32,10 +32,9 @@ def evaluate_view(con: duckdb.DuckDBPyConnection, view: dict[str, Any],
     """
     compiled = compile_view(view)
     install_macros(con)
+    resources = list(resources)
     texts = [orjson.dumps(r).decode() for r in resources]
-    types = [r.get("resourceType") for r in resources] if isinstance(resources, list) else None
-    if types is None:
-        raise TypeError("resources must be a list of dicts")
+    types = [r.get("resourceType") for r in resources]
     table = pa.table({"_rid": pa.array(range(len(texts)), pa.int64()),
                       "resource_type": pa.array(types, pa.string()),
                       "json": pa.array(texts, pa.string())})

@@ -363,8 +363,6 @@ class _Parser:
             node = self.expression(0)
             self.expect(")")
             return node
-        if tok.kind == "op" and tok.text == "{":
-            raise self.fail(tok)
         if tok.kind == "string":
             self.advance()
             return Literal(tok.offset, tok.value, "string")

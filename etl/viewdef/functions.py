@@ -103,7 +103,7 @@ def _type_name(arg: fp.Node) -> str:
     raise PathError("expected a type name", arg.offset)
 
 
-def _fn_ofType(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:  # noqa: N802
+def _fn_ofType(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
     return tr.of_type(base, _type_name(node.args[0]), node.offset)
 
 
@@ -132,7 +132,7 @@ def _fn_join(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
                 f"{sql_string(sep)}) END)", False, STRING)
 
 
-def _fn_getResourceKey(tr: Translator, node: fp.Call, base: Expr,  # noqa: N802
+def _fn_getResourceKey(tr: Translator, node: fp.Call, base: Expr,
                        scope: Scope) -> Expr:
     if not (base.t.kind == "complex" and base.t.resource):
         raise PathError("getResourceKey() needs a resource", node.offset)
@@ -148,7 +148,7 @@ def _fn_getResourceKey(tr: Translator, node: fp.Call, base: Expr,  # noqa: N802
     return map_items(base, key)
 
 
-def _fn_getReferenceKey(tr: Translator, node: fp.Call, base: Expr,  # noqa: N802
+def _fn_getReferenceKey(tr: Translator, node: fp.Call, base: Expr,
                         scope: Scope) -> Expr:
     if not (base.t.kind == "complex" and base.t.name == "Reference"):
         raise PathError("getReferenceKey() needs a Reference", node.offset)
@@ -206,9 +206,9 @@ def _boundary(tr: Translator, node: fp.Call, base: Expr, high: bool) -> Expr:
                                              FType("primitive", out_kind)))
 
 
-def _fn_lowBoundary(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:  # noqa: N802
+def _fn_lowBoundary(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
     return _boundary(tr, node, base, high=False)
 
 
-def _fn_highBoundary(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:  # noqa: N802
+def _fn_highBoundary(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
     return _boundary(tr, node, base, high=True)

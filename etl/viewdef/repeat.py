@@ -46,6 +46,28 @@ def _model_reached(model: type | None, steps: list[str]) -> type | None:
     return model
 
 
+def _json_path(model: type | None, steps: list[str]) -> str | None:
+    """A wildcard JSONPath for ``steps`` from an object of ``model`` (``$.answer[*].item[*]``),
+    or None when the metadata does not know every step."""
+    parts = ["$"]
+    for step in steps:
+        info = schema.element(model, step)
+        if info is None or info.kind != "complex":
+            return None
+        parts.append(f".{step}[*]" if info.repeating else f".{step}")
+        model = info.model
+    return "".join(parts)
+
+
+def _children(item: str, steps: list[str], model: type | None) -> str:
+    """LIST of JSON reached from one JSON object ``item`` by ``steps``."""
+    path = _json_path(model, steps)
+    if path is not None:
+        # Known metadata: one wildcard extraction (much smaller SQL than step by step).
+        return f"coalesce(json_extract({item}, {sql_string(path)}), [])"
+    return _follow(f"[{item}]", steps)
+
+
 def _follow(start: str, steps: list[str]) -> str:
     """LIST of JSON reached from the JSON items in ``start`` by ``steps`` (arrays spread)."""
     current = start
@@ -75,7 +97,7 @@ def repeat_items(tr: Translator, ctx: Expr, paths: list[str], where: str) -> Exp
         first.append(_follow(f"coalesce({json_items(raw)}, [])", steps[1:]))
 
     def children(x: str) -> str:
-        lists = [_follow(f"[{x}]", steps) for steps in all_steps]
+        lists = [_children(x, steps, item_model) for steps in all_steps]
         return lists[0] if len(lists) == 1 else f"list_concat({', '.join(lists)})"
 
     def below(x: str, depth: int) -> str:
@@ -93,7 +115,7 @@ def repeat_items(tr: Translator, ctx: Expr, paths: list[str], where: str) -> Exp
              f"list_concat([{var}], {below(var, 2)})))")
     if item_model is None:
         return Expr(nodes, True, FType("json"))
-    item_node = tr.structure.detached(ctx.t.node.path + (all_steps[0][-1],))
+    item_node = tr.structure.detached((*ctx.t.node.path, all_steps[0][-1]))
     conv = fresh("j")
     type_name = getattr(item_model, "__resource_type__", "BackboneElement")
     sql = (f"list_transform({nodes}, lambda {conv}: "
