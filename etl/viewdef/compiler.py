@@ -28,6 +28,7 @@ from etl.viewdef.expressions import (
     as_list,
     as_single,
     fresh,
+    fresh_names,
     literal,
 )
 from etl.viewdef.repeat import repeat_items
@@ -342,13 +343,15 @@ def compile_view(view: dict[str, Any]) -> CompiledView:
     """Compile a ViewDefinition (a parsed JSON dict); raise ViewDefinitionError if invalid or
     unsupported."""
     check_shape(view)
-    compiled, structure = _compile(view, frozenset())
+    with fresh_names():
+        compiled, structure = _compile(view, frozenset())
     if structure.conflicts:
-        # An element read both as JSON (repeat) and typed: recompile with it JSON throughout.
-        compiled, structure = _compile(view, frozenset(structure.conflicts))
-        if structure.conflicts:
-            raise ViewDefinitionError("could not settle which elements are JSON: "
-                                      + ", ".join(".".join(p) for p in structure.conflicts))
+        # An element read both as JSON (repeat) and typed: recompile, JSON throughout.
+        with fresh_names():
+            compiled, structure = _compile(view, frozenset(structure.conflicts))
+    if structure.conflicts:
+        raise ViewDefinitionError("could not settle which elements are JSON: "
+                                  + ", ".join(".".join(p) for p in structure.conflicts))
     return compiled
 
 

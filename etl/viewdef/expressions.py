@@ -14,7 +14,9 @@ raises ViewDefinitionError instead of producing approximate SQL.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -63,12 +65,27 @@ INTEGER = FType("primitive", "integer")
 DECIMAL = FType("primitive", "decimal")
 STRING = FType("primitive", "string")
 
-_var_ids = itertools.count(1)
+_var_ids: ContextVar[itertools.count[int] | None] = ContextVar("bmc_viewdef_var_ids",
+                                                             default=None)
 
 
 def fresh(prefix: str = "v") -> str:
-    """A lambda parameter name unique within the process (nested lambdas may not clash)."""
-    return f"_{prefix}{next(_var_ids)}"
+    """A lambda parameter name unique within one compilation (nested lambdas may not clash)."""
+    ids = _var_ids.get()
+    if ids is None:
+        ids = itertools.count(1)
+        _var_ids.set(ids)
+    return f"_{prefix}{next(ids)}"
+
+
+@contextmanager
+def fresh_names() -> Iterator[None]:
+    """Number lambda names from 1 inside the block, so a view always compiles to one SQL."""
+    token = _var_ids.set(itertools.count(1))
+    try:
+        yield
+    finally:
+        _var_ids.reset(token)
 
 
 @dataclass(frozen=True)
