@@ -156,11 +156,12 @@ class _Compiler:
             if duck is None:
                 raise ViewDefinitionError(f"{where}.type: '{declared}' is not a FHIR primitive "
                                           f"type; select its elements instead")
-        elif e.t.kind == "primitive":
+        elif e.t.kind == "primitive" and e.t.name != "empty":
             duck = schema.duckdb_type_of_primitive(e.t.name) or "VARCHAR"
         else:
             raise ViewDefinitionError(f"{where}.path: '{path}' yields {e.t.name or e.t.kind} "
-                                      f"values, not a primitive; navigate to an element")
+                                      f"values, not a typed primitive; navigate to an element "
+                                      f"or declare the column type")
         if collection:
             sql = f"CAST(coalesce({as_list(e)}, []) AS {duck}[])"
             out_type = f"{duck}[]"

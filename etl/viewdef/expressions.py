@@ -316,6 +316,8 @@ class Translator:
 
 def literal(value: object, kind: str) -> Expr:
     """A FHIRPath literal (or ViewDefinition constant) as a typed scalar expression."""
+    if kind == "empty":
+        return Expr("NULL", False, FType("primitive", "empty"))
     if kind == "boolean":
         return Expr("TRUE" if value else "FALSE", False, BOOLEAN)
     if kind == "integer":

@@ -125,8 +125,8 @@ _DATETIME = re.compile(
 _TIME = re.compile(r"@T(\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OPERATORS = ("<=", ">=", "!=", "!~", "=", "~", "<", ">", "+", "-", "*", "/", "&", "|",
-              "(", ")", "[", "]", ",", ".")
+_OPERATORS = ("<=", ">=", "!=", "!~", "{}", "=", "~", "<", ">", "+", "-", "*", "/", "&",
+              "|", "(", ")", "[", "]", ",", ".")
 _ESCAPES = {"'": "'", '"': '"', "`": "`", "\\": "\\", "/": "/", "f": "\f", "n": "\n",
             "r": "\r", "t": "\t"}
 
@@ -363,6 +363,9 @@ class _Parser:
             node = self.expression(0)
             self.expect(")")
             return node
+        if tok.kind == "op" and tok.text == "{}":
+            self.advance()
+            return Literal(tok.offset, None, "empty")
         if tok.kind == "string":
             self.advance()
             return Literal(tok.offset, tok.value, "string")
