@@ -1,0 +1,283 @@
+"""The 22 paper patients as hospital records (one :class:`Record` each).
+
+Every clinical number comes from ``../shared/paper/timeline.csv`` (Tables I/II plus the fitted
+dates and course, see fit_report.md); how lab values are placed around the BMC regimen is
+defined in ``DEFINITIONS.md`` next to this module.
+"""
+from __future__ import annotations
+
+import math
+import random
+from datetime import date
+
+from . import codes as C
+from . import oncology as O
+from .labs import LAB_A, cbc_graded
+from .paper import DATA_CUTOFF, PaperPatient
+from .record import Record, days
+from .roles import RoleRow
+from .treatment import ADJUVANT, PALLIATIVE, REGIMENS, administer, available, plan_cycles
+
+# Smear-diagnosed patients that also carry D61.82 (Myelophthisis / leukoerythroblastic anaemia,
+# CODES.md §6.3) next to C79.52: a design choice to vary the coding, see DEFINITIONS.md.
+D61_82_PATIENTS = (13, 16)
+CYCLES_BY_RESPONSE = {"PR": 6, "SD": 6, "PD": 3, "NE": 1}
+
+
+def _route(p: PaperPatient) -> str:
+    smear = p.normoblasts > 0 and max(p.anemia_grade, p.thrombopenia_grade, p.leukopenia_grade) >= 1
+    if p.bmc_method == "histology":
+        return "both" if smear else "histology"
+    return "smear" if smear else "coded"
+
+
+def _prior_regimens(rec: Record, p: PaperPatient, bsa: float, primary, sex: str) -> None:
+    """As many earlier regimens as Table II says, ending >= 4 weeks before BMC."""
+    rng = rec.rng
+    k = p.prior_regimens or 0
+    if k == 0:
+        return
+    plan: list[tuple[str, date, date]] = []  # (regimen, window start, window end)
+    pall = k
+    if p.stage != "IV":
+        adj = rng.choice([r for r in ADJUVANT if available(r, p.primary_dx_date)])
+        start = p.primary_dx_date + days(rng.randint(28, 42))
+        plan.append((adj, start, min(p.metastasis_date, p.bmc_date - days(28))))
+        pall -= 1
+    if pall:
+        w0 = p.metastasis_date + days(14)
+        w1 = p.bmc_date - days(28)
+        slot = max((w1 - w0).days / pall, 1.0)
+        used: set[str] = set()
+        for i in range(pall):
+            s = w0 + days(int(i * slot))
+            e = w0 + days(int((i + 1) * slot))
+            ok = [r for r in PALLIATIVE if available(r, s)
+                  and (r != "paclitaxel/trastuzumab" or p.her2 == "pos")]
+            pool = [r for r in ok if r not in used] or ok
+            name = rng.choice(pool)
+            used.add(name)
+            plan.append((name, s, e))
+    for name, s, e in plan:
+        reg = REGIMENS[name]
+        n = max(1, min(6, ((e - s).days - reg.cycle_days) // reg.cycle_days + 1))
+        for cyc in plan_cycles(s, reg, n):
+            # pre-cycle blood count (normal or mild anaemia), then the cycle
+            cbc_graded(rec, cyc.start, 7 * 60 + rng.randint(0, 40), LAB_A, sex,
+                       rng.choice((0, 0, 1)), 0, 0, with_anc=True)
+            administer(rec, reg, cyc, bsa, primary)
+
+
+def _mid_anemia(a0: int, a_post: int) -> int:
+    if a_post >= a0:
+        return min(a0, 3) if a0 < 4 else 3
+    return min(3, math.ceil((a0 + a_post) / 2))
+
+
+def build(p: PaperPatient, rng: random.Random) -> tuple[Record, RoleRow]:
+    rec = Record(rng)
+    sex = p.sex
+    P, M, B = p.primary_dx_date, p.metastasis_date, p.bmc_date
+    last_day = p.death_date or DATA_CUTOFF
+    bsa = round(rng.uniform(1.85, 2.1) if sex == "M" else rng.uniform(1.55, 1.95), 2)
+    O.patient(rec, sex, O.birth_date_for_age(rng, P, p.age_at_primary_dx), p.death_date)
+    lab = LAB_A
+    notes: list[str] = []
+
+    # --- first diagnosis ------------------------------------------------------------------
+    rec.encounter(P, text="Breast clinic: diagnosis")
+    prim_res, prim = O.breast_primary(rec, sex, P, p.histology)
+    st = O.stage_group(rec, p.stage, P, prim)
+    O.link_stage(prim_res, st, p.stage)
+    if p.grade:
+        O.histologic_grade(rec, p.grade, P + days(3), prim)
+    for marker, val in (("er", p.er), ("pr", p.pr), ("her2", p.her2)):
+        if val:
+            O.tumor_marker(rec, marker, val == "pos", P + days(4), prim)
+    cbc_graded(rec, P, 8 * 60 + rng.randint(0, 50), lab, sex, 0, 0, 0)
+
+    # --- follow-up before metastasis (yearly, at most 8) ------------------------------------
+    span = (M - P).days
+    n_fu = min(8, span // 365)
+    for j in range(1, n_fu + 1):
+        d = P + days(int(j * span / (n_fu + 1)))
+        rec.encounter(d, text="Oncology follow-up")
+        cbc_graded(rec, d, 8 * 60 + rng.randint(0, 120), lab, sex, 0, 0, 0, with_anc=False)
+
+    # --- metastases (bone first, at the metastasis date; others up to BMC) ---------------------
+    if M != P:
+        rec.encounter(M, text="Staging: bone scan")
+    for site in p.sites:
+        onset = M if site == "bone" else M + days(rng.randint(0, max(0, (B - M).days)))
+        O.secondary(rec, site, onset, prim)
+    _prior_regimens(rec, p, bsa, prim, sex)
+
+    # --- the weeks before BMC --------------------------------------------------------------
+    pre = B - days(rng.randint(25, 45))
+    if pre > P:
+        rec.encounter(pre, text="Oncology follow-up")
+        cbc_graded(rec, pre, 8 * 60 + rng.randint(0, 120), lab, sex, max(p.anemia_grade - 1, 0),
+                   max(p.thrombopenia_grade - 1, 0), max(p.leukopenia_grade - 1, 0))
+
+    # --- BMC diagnosis: index CBC, marrow evidence ---------------------------------------------
+    g = (p.anemia_grade, p.thrombopenia_grade, p.leukopenia_grade)
+    if p.bmc_method == "histology":
+        enc = rec.encounter(B - days(1), B + days(3), cls="IMP", text="Oncology ward")
+        index_day = B if p.normoblasts > 0 else B - days(rng.randint(0, 3))
+        draw = cbc_graded(rec, index_day, 7 * 60 + rng.randint(0, 45), lab, sex, *g, nrbc=p.normoblasts)
+        kind = {"ductal": "invasive ductal", "lobular": "invasive lobular"}.get(p.histology or "", "")
+        concl = (f"Bone marrow trephine: diffuse infiltration by metastatic {kind} carcinoma, "
+                 "consistent with the known breast primary.").replace("  ", " ")
+        report = O.marrow_biopsy(rec, B, prim, enc, concl)
+        O.secondary(rec, "marrow", B, prim, evidence=report)
+    else:
+        rec.encounter(B, text="Oncology clinic: blood smear review")
+        draw = cbc_graded(rec, B, 7 * 60 + rng.randint(0, 45), lab, sex, *g, nrbc=p.normoblasts)
+        O.secondary(rec, "marrow", B, prim, evidence=draw.nrbc_ref,
+                    text="Bone marrow carcinomatosis (leukoerythroblastic blood smear)")
+        if p.number in D61_82_PATIENTS:
+            O.plain_condition(rec, (C.D61_82,), B, text="Leukoerythroblastic anaemia")
+            notes.append("also coded D61.82")
+    if p.anemia_grade == 4:
+        O.transfusion(rec, draw_day(draw))
+        notes.append("anaemia grade 4 at BMC = Hgb < 6.5 g/dL + same-day transfusion")
+
+    # --- BMC regimen ---------------------------------------------------------------------------
+    follow_from = B + days(30)
+    if p.treated:
+        assert p.chemo_regimen and p.chemo_start_date
+        follow_from = _bmc_regimen(rec, p, bsa, prim, last_day, notes)
+
+    # --- follow-up until death / cut-off ------------------------------------------------------------
+    a_post = p.anemia_grade_post if p.anemia_grade_post is not None else p.anemia_grade
+    p_post = p.thrombopenia_grade_post if p.thrombopenia_grade_post is not None else p.thrombopenia_grade
+    w_post = p.leukopenia_grade_post if p.leukopenia_grade_post is not None else p.leukopenia_grade
+    interval = 90 if p.treated else 35
+    d = follow_from
+    stop = last_day - days(10)
+    while d < stop:
+        near_death = p.death_date is not None and (p.death_date - d).days < 75
+        a = min(3, max(a_post, 1) + (1 if near_death else 0)) if p.death_date else min(a_post, 1)
+        rec.encounter(d, text="Oncology follow-up")
+        cbc_graded(rec, d, 8 * 60 + rng.randint(0, 120), lab, sex, min(a, 3), min(p_post, 3),
+                   min(w_post, 2), with_anc=False)
+        d = d + days(interval + rng.randint(-10, 10))
+    if p.death_date is None:
+        # survivors: seen on the cut-off date (last_followup_date), so censoring is derivable
+        assert p.last_followup_date == DATA_CUTOFF
+        rec.encounter(DATA_CUTOFF, text="Oncology follow-up")
+        cbc_graded(rec, DATA_CUTOFF, 8 * 60 + rng.randint(0, 120), lab, sex, min(a_post, 1), 0, 0,
+                   with_anc=False)
+    else:
+        rec.encounter(p.death_date - days(rng.randint(3, 9)), p.death_date, cls="IMP",
+                      text="Palliative care ward", expired=True)
+
+    row = RoleRow(
+        patient_id=rec.patient_id, role="bmc_paper", paper_patient=p.number, sex=sex,
+        cancer="breast", expected_in_cohort=1, expected_route=_route(p), coded_bmc=1,
+        expected_index_date=B, expected_screen_tier="known", bmc_label=1, lab="A",
+        notes="; ".join(notes),
+    )
+    return rec, row
+
+
+def draw_day(draw) -> date:
+    return date.fromisoformat(draw.hgb["effectiveDateTime"][:10])
+
+
+def _bmc_regimen(rec: Record, p: PaperPatient, bsa: float, prim, last_day: date,
+                 notes: list[str]) -> date:
+    """Cycles of the first regimen after BMC and the CBCs that define its outcomes.
+
+    Returns the first date for routine follow-up (60 days after the last administration).
+    """
+    rng = rec.rng
+    sex, lab = p.sex, LAB_A
+    reg = REGIMENS[p.chemo_regimen or ""]
+    A1 = p.chemo_start_date
+    assert A1 is not None
+    wN = p.leukopenia_grade_nadir or 0
+    fn = p.febrile_neutropenia
+    postpone: dict[int, int] = {}
+    reduce_from = None
+    if fn:
+        postpone[2] = 7
+        reduce_from = 2
+    elif wN >= 3:
+        postpone[3] = 7
+    n = CYCLES_BY_RESPONSE[p.best_response]
+    while True:
+        cycles = plan_cycles(
+            A1, reg, n, postpone=postpone, reduce_from=reduce_from,
+            reduce_note="dose reduced to 75% after febrile neutropenia",
+            postpone_note="cycle postponed 1 week (myelosuppression)")
+        last = cycles[-1].start + days(reg.treatment_days[-1] - 1)
+        if n == 1 or last + days(23) <= last_day:
+            break
+        n -= 1
+    given: list[date] = []
+    for cyc in cycles:
+        given += administer(rec, reg, cyc, bsa, prim, last_day=last_day - days(1))
+    a_last = given[-1]
+    if postpone:
+        notes.append("postponed cycle " + ",".join(str(k) for k in postpone if k <= n))
+    if reduce_from and reduce_from <= n:
+        notes.append(f"dose reduced from cycle {reduce_from}")
+
+    a0, p0, w0 = p.anemia_grade, p.thrombopenia_grade, p.leukopenia_grade
+    aP = p.anemia_grade_post if p.anemia_grade_post is not None else a0
+    p1 = p.thrombopenia_grade_after_cycle1 if p.thrombopenia_grade_after_cycle1 is not None else p0
+    pP = p.thrombopenia_grade_post if p.thrombopenia_grade_post is not None else p0
+    wP = p.leukopenia_grade_post if p.leukopenia_grade_post is not None else w0
+    a_mid = _mid_anemia(a0, aP)
+
+    # after cycle 1: the first CBC 7-21 days after the first administration (day 10)
+    c1 = A1 + days(10)
+    post_day = min(a_last + days(21), last_day - days(2))
+    fn_anc = rng.uniform(0.15, 0.25) if fn else None
+    cbc_graded(rec, c1, 7 * 60 + rng.randint(0, 40), lab, sex, min(a0, 3) if a0 < 4 else 3, p1, wN,
+               anc_fraction=fn_anc)
+    if fn:
+        enc = rec.encounter(c1, c1 + days(5), cls="IMP", text="Oncology ward: febrile neutropenia",
+                            minute=6 * 60)
+        O.temperature(rec, c1, 6 * 60 + 20, round(rng.uniform(38.6, 39.4), 1))
+        O.adverse_condition(rec, C.FEBRILE_NEUTROPENIA, c1, 3, c1 + days(5), enc,
+                            text="Febrile neutropenia")
+    if p.bleeding_grade:
+        kind = {4: "gi", 3: rng.choice(("gi", "hematuria", "epistaxis")), 2: "epistaxis"}[p.bleeding_grade]
+        onset = c1 + days(1)
+        O.adverse_condition(rec, C.BLEEDING[kind], onset, p.bleeding_grade, onset + days(4),
+                            text=f"Bleeding ({kind}) during thrombocytopenia")
+    # later cycles: pre-cycle CBC on the day, nadir CBC on day 10
+    k_total = len(cycles)
+    for k, cyc in enumerate(cycles[1:], start=2):
+        if cyc.start >= post_day:
+            break
+        frac = (k - 1) / k_total
+        pg = round(p1 + (pP - p1) * frac)
+        wg = round(w0 + (wP - w0) * frac) if wP != wN else wN
+        wg = min(wg, wN)
+        cbc_graded(rec, cyc.start, 7 * 60 + rng.randint(0, 30), lab, sex, a_mid, pg, wg)
+        nad = cyc.start + days(10)
+        if nad < post_day:
+            cbc_graded(rec, nad, 7 * 60 + rng.randint(0, 60), lab, sex, a_mid, pg,
+                       min(wN, max(wg, wN - 1)))
+    # after treatment: the last CBC within 42 days after the last administration
+    cbc_graded(rec, post_day, 8 * 60 + rng.randint(0, 60), lab, sex, aP, pP, wP)
+    if aP == 4:
+        O.transfusion(rec, post_day)
+        notes.append("anaemia grade 4 after treatment = Hgb < 6.5 g/dL + same-day transfusion")
+
+    # best response (during the regimen), later progression for those who die
+    if p.best_response in ("PR", "SD"):
+        when = cycles[min(2, len(cycles) - 1)].start + days(14)
+        O.disease_status(rec, p.best_response, min(when, post_day), prim)
+    elif p.best_response == "PD":
+        O.disease_status(rec, "PD", min(a_last + days(14), post_day), prim)
+    elif p.best_response == "NE":
+        O.disease_status(rec, "NE", post_day, prim)
+    if p.death_date and p.best_response in ("PR", "SD"):
+        prog = p.death_date - days(rng.randint(30, 60))
+        if prog > a_last + days(56):
+            O.disease_status(rec, "PD", prog, prim)
+    return a_last + days(60)
