@@ -43,8 +43,7 @@ def test_every_view_compiles_and_documents_each_column(path):
 
 
 def view_columns(node: dict):
-    for col in node.get("column", []):
-        yield col
+    yield from node.get("column", [])
     for key in ("select", "unionAll"):
         for child in node.get(key, []):
             yield from view_columns(child)
