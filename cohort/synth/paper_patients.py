@@ -52,9 +52,10 @@ def _prior_regimens(rec: Record, p: PaperPatient, bsa: float, primary, sex: str)
         for i in range(pall):
             s = w0 + days(int(i * slot))
             e = w0 + days(int((i + 1) * slot))
-            ok = [r for r in PALLIATIVE if available(r, s)
+            prev = plan[-1][0] if plan else None
+            ok = [r for r in PALLIATIVE if available(r, s) and r != prev
                   and (r != "paclitaxel/trastuzumab" or p.her2 == "pos")]
-            pool = [r for r in ok if r not in used] or ok
+            pool = [r for r in ok if r not in used] or ok  # consecutive lines always differ
             name = rng.choice(pool)
             used.add(name)
             plan.append((name, s, e))
