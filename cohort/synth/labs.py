@@ -42,9 +42,6 @@ class Lab:
     def hgb_factor(self) -> float:
         return 10.0 if self.hgb_unit == "g/L" else 1.0
 
-    def wbc_lln(self) -> float:
-        return self.wbc_low
-
 
 LAB_A = Lab("A", "g/dL", "10*3/uL", 4.0, 10.0, 400.0, ranges=True)
 LAB_B = Lab("B", "g/L", "10*9/L", 4.5, 11.0, 450.0, ranges=True, both_sex_hgb_ranges=True)

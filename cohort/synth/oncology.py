@@ -239,3 +239,14 @@ def temperature(rec: Record, on: date, minute: int, celsius: float) -> None:
     res["subject"] = rec.subject
     res["effectiveDateTime"] = ts(on, minute)
     res["valueQuantity"] = {"value": celsius, "unit": "C", "system": C.UCUM, "code": "Cel"}
+
+
+def declined_chemotherapy(rec: Record, encounter: Ref, primary: Ref) -> None:
+    """Chemotherapy offered but declined: Procedure SNOMED 367336001, status ``not-done``."""
+    res, _ = rec.new("Procedure")
+    res["status"] = "not-done"
+    res["statusReason"] = {"text": "Patient declined chemotherapy"}
+    res["code"] = C.cc(C.SCT_CHEMOTHERAPY, text="Palliative chemotherapy")
+    res["subject"] = rec.subject
+    res["encounter"] = ref(encounter)
+    res["reasonReference"] = [ref(primary)]

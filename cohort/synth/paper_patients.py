@@ -145,6 +145,12 @@ def build(p: PaperPatient, rng: random.Random) -> tuple[Record, RoleRow]:
 
     # --- BMC regimen ---------------------------------------------------------------------------
     follow_from = B + days(30)
+    if not p.treated and p.prior_regimens is not None:
+        # patient 3: chemotherapy offered and declined (fit_report.md inconsistency 9)
+        talk = B + days(7)
+        enc = rec.encounter(talk, text="Oncology clinic: treatment discussion")
+        O.declined_chemotherapy(rec, enc, prim)
+        notes.append(f"chemotherapy offered and declined on {talk} (Procedure status not-done)")
     if p.treated:
         assert p.chemo_regimen and p.chemo_start_date
         follow_from = _bmc_regimen(rec, p, bsa, prim, last_day, notes)

@@ -100,9 +100,6 @@ class Record:
         """Append ``res`` as a later version of a resource already in the record."""
         self.entries.append(Entry(res, update=True))
 
-    def count(self, rtype: str) -> int:
-        return sum(1 for e in self.entries if e.resource["resourceType"] == rtype)
-
     # --- small, frequently used resources -------------------------------------------------
     def encounter(
         self, start: date, end: date | None = None, cls: str = "AMB", text: str = "Oncology visit",

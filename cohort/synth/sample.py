@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .bulk import BulkWriter
@@ -24,7 +24,6 @@ class SampleSummary:
     bytes_bundles: int
     bytes_bulk: int
     bytes_total: int
-    files: list[str] = field(default_factory=list)
 
 
 def _clean(out: Path) -> None:

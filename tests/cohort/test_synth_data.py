@@ -114,7 +114,7 @@ class Pt:
         dates = [d(o.get("effectiveDateTime") or o["effectivePeriod"]["start"]) for o in self.observations]
         dates += [d(e["period"]["end"]) for e in self.encounters]
         dates += [d(m["effectivePeriod"]["end"]) for m in self.admins]
-        dates += [d(p["performedDateTime"]) for p in self.procedures]
+        dates += [d(p["performedDateTime"]) for p in self.procedures if "performedDateTime" in p]
         dates += [d(c[k]) for c in self.conditions for k in ("onsetDateTime", "abatementDateTime", "recordedDate") if k in c]
         return max(dates)
 
@@ -242,6 +242,8 @@ def test_metastatic_sites_and_marrow_evidence(paper):
 
 def test_death_and_follow_up(paper):
     for n, (p, t) in paper.items():
+        declined = [x for x in p.procedures if x["status"] == "not-done"]
+        assert len(declined) == (1 if n == 3 else 0), n  # offered 21, received 20
         if t["death_date"]:
             assert p.deceased == d(t["death_date"]), n
             assert p.last_activity() == p.deceased, n
