@@ -162,7 +162,8 @@ class Ingestor:
         """Fan the rows of type ``resource_type`` in temp table ``parsed`` out to the tables."""
         p = self.plan(resource_type)
         con = self.con
-        src = f"(SELECT * FROM {parsed} WHERE r.resourceType = {sql_string(resource_type)})"
+        src = (f"(SELECT * FROM {parsed} WHERE r.resourceType = {sql_string(resource_type)} "
+               f"AND r.id IS NOT NULL)")
         (n,) = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0]
         if not n:
             return 0

@@ -226,6 +226,8 @@ class Loader:
         return keep
 
     def _deletions_from_parsed(self, parsed: str, rtype: str, file_id: int) -> None:
+        self.result.deletions += self.con.execute(
+            f"SELECT count(*) FROM {parsed} WHERE r.resourceType = ?", [rtype]).fetchall()[0][0]
         self.con.execute(
             f"INSERT INTO deletion SELECT _rid, ?, ?, line, entry, r.resourceType, r.id, false "
             f"FROM {parsed} WHERE r.resourceType = ?", [self.load_id, file_id, rtype])

@@ -54,28 +54,57 @@ SELECT ref, key FROM by_ident WHERE n = 1
 """
 
 
-def rewrite(con: duckdb.DuckDBPyConnection, views, since_rid: int = 0) -> None:
-    """Resolve what getReferenceKey() could not, in every reference-key column."""
+def _elements(v, c) -> str:
+    """(rowid, _rid, i, ref) for every value of a reference column, scalar or list."""
+    col, tbl = quote_ident(c.name), quote_ident(v.name)
+    if c.collection:
+        return (f"SELECT rowid AS row_id, _rid, i, {col}[i] AS ref FROM "
+                f"(SELECT rowid, _rid, {col}, generate_subscripts({col}, 1) AS i FROM {tbl})")
+    return f"SELECT rowid AS row_id, _rid, 1 AS i, {col} AS ref FROM {tbl}"
+
+
+def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
+    """Resolve what getReferenceKey() could not, in every reference-key column.
+
+    Scalar columns are updated in place; list columns (``collection``) element by element,
+    keeping their order.
+    """
     targets = [(v, c) for v in views for c in v.columns if c.is_reference_key]
     con.execute("CREATE OR REPLACE TEMP TABLE _refs (ref VARCHAR)")
     for v, c in targets:
-        col = quote_ident(c.name)
-        con.execute(f"INSERT INTO _refs SELECT DISTINCT {col} FROM {quote_ident(v.name)} "
-                    f"WHERE {_LOOKS_UNRESOLVED.format(c=col)}")
+        con.execute(f"INSERT INTO _refs SELECT DISTINCT ref FROM ({_elements(v, c)}) "
+                    f"WHERE {_LOOKS_UNRESOLVED.format(c='ref')}")
     con.execute(_MAP)
     for v, c in targets:
         col, tbl = quote_ident(c.name), quote_ident(v.name)
-        con.execute(f"UPDATE {tbl} SET {col} = m.key FROM _refmap m "
-                    f"WHERE {tbl}.{col} = m.ref")
-        if c.reference_types:  # getReferenceKey(Patient): a resolved key of another type is NULL
-            types = list(c.reference_types)
-            con.execute(f"UPDATE {tbl} SET {col} = NULL WHERE {col} IS NOT NULL "
-                        f"AND NOT {_LOOKS_UNRESOLVED.format(c=col)} AND {col} NOT LIKE '%#%' "
-                        f"AND split_part({col}, '/', 1) <> ALL(?::VARCHAR[])", [types])
-        con.execute(f"UPDATE {tbl} SET {col} = r.resource_type || '/' || r.id || {tbl}.{col} "
-                    f"FROM resource r WHERE r._rid = {tbl}._rid AND {tbl}.{col} LIKE '#%'")
-    con.execute("DROP TABLE IF EXISTS _refs")
-    con.execute("DROP TABLE IF EXISTS _refmap")
+        types = list(c.reference_types)
+        # the new value of every element that changes: resolved, contained, or of another type
+        new = (f"CASE WHEN m.key IS NOT NULL THEN m.key "
+               f"WHEN e.ref LIKE '#%' THEN r.resource_type || '/' || r.id || e.ref ELSE e.ref END")
+        keep_type = ("TRUE" if not types else
+                     f"(n IS NULL OR {_LOOKS_UNRESOLVED.format(c='n')} OR n LIKE '%#%' "
+                     f"OR split_part(n, '/', 1) = ANY($types::VARCHAR[]))")
+        params = {"types": types} if types else {}
+        changed = (f"SELECT e.row_id, e.i, e.ref, {new} AS n FROM ({_elements(v, c)}) e "
+                   f"LEFT JOIN _refmap m ON m.ref = e.ref "
+                   f"LEFT JOIN resource r ON r._rid = e._rid AND e.ref LIKE '#%' "
+                   f"WHERE e.ref IS NOT NULL")
+        if c.collection:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _fix AS SELECT row_id, "
+                f"list(n ORDER BY i) FILTER (WHERE {keep_type}) AS val, "
+                f"bool_or(n IS DISTINCT FROM ref OR NOT {keep_type}) AS dirty "
+                f"FROM ({changed}) GROUP BY row_id", params)
+            con.execute(f"UPDATE {tbl} SET {col} = coalesce(f.val, []) FROM _fix f "
+                        f"WHERE {tbl}.rowid = f.row_id AND f.dirty")
+        else:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _fix AS SELECT row_id, "
+                f"CASE WHEN {keep_type} THEN n END AS val FROM ({changed}) "
+                f"WHERE n IS DISTINCT FROM ref OR NOT {keep_type}", params)
+            con.execute(f"UPDATE {tbl} SET {col} = f.val FROM _fix f WHERE {tbl}.rowid = f.row_id")
+    for t in ("_refs", "_refmap", "_fix"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def list_unresolved(con: duckdb.DuckDBPyConnection, views) -> dict[str, int]:
@@ -84,19 +113,18 @@ def list_unresolved(con: duckdb.DuckDBPyConnection, views) -> dict[str, int]:
     con.execute("CREATE OR REPLACE TEMP TABLE _keys AS "
                 "SELECT resource_type || '/' || id AS key FROM resource WHERE status = 'current'")
     for v in views:
-        tbl = quote_ident(v.name)
         for c in v.columns:
             if not c.is_reference_key:
                 continue
-            col = quote_ident(c.name)
+            elems = _elements(v, c)
             con.execute(
-                f"INSERT INTO unresolved_reference SELECT ?, ?, _rid, {col}, 'unresolvable' "
-                f"FROM {tbl} WHERE {_LOOKS_UNRESOLVED.format(c=col)}", [v.name, c.name])
+                f"INSERT INTO unresolved_reference SELECT DISTINCT ?, ?, _rid, ref, 'unresolvable' "
+                f"FROM ({elems}) WHERE {_LOOKS_UNRESOLVED.format(c='ref')}", [v.name, c.name])
             con.execute(
-                f"INSERT INTO unresolved_reference SELECT ?, ?, t._rid, t.{col}, 'target not loaded' "
-                f"FROM {tbl} t ANTI JOIN _keys k ON k.key = t.{col} "
-                f"WHERE t.{col} IS NOT NULL AND NOT {_LOOKS_UNRESOLVED.format(c='t.' + col)} "
-                f"AND t.{col} NOT LIKE '%#%'", [v.name, c.name])
+                f"INSERT INTO unresolved_reference SELECT DISTINCT ?, ?, e._rid, e.ref, "
+                f"'target not loaded' FROM ({elems}) e ANTI JOIN _keys k ON k.key = e.ref "
+                f"WHERE e.ref IS NOT NULL AND NOT {_LOOKS_UNRESOLVED.format(c='e.ref')} "
+                f"AND e.ref NOT LIKE '%#%'", [v.name, c.name])
     con.execute("DROP TABLE IF EXISTS _keys")
     return dict(con.execute(
         "SELECT reason, count(*) FROM unresolved_reference GROUP BY 1").fetchall())
