@@ -79,8 +79,8 @@ def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
         col, tbl = quote_ident(c.name), quote_ident(v.name)
         types = list(c.reference_types)
         # the new value of every element that changes: resolved, contained, or of another type
-        new = (f"CASE WHEN m.key IS NOT NULL THEN m.key "
-               f"WHEN e.ref LIKE '#%' THEN r.resource_type || '/' || r.id || e.ref ELSE e.ref END")
+        new = ("CASE WHEN m.key IS NOT NULL THEN m.key "
+               "WHEN e.ref LIKE '#%' THEN r.resource_type || '/' || r.id || e.ref ELSE e.ref END")
         keep_type = ("TRUE" if not types else
                      f"(n IS NULL OR {_LOOKS_UNRESOLVED.format(c='n')} OR n LIKE '%#%' "
                      f"OR split_part(n, '/', 1) = ANY($types::VARCHAR[]))")

@@ -39,7 +39,7 @@ def test_globs_and_files_mix_and_each_file_appears_once(tmp_path):
 
 
 def test_a_missing_input_is_a_source_error_naming_it(tmp_path):
-    with pytest.raises(SourceError, match="nope.ndjson: no such file or folder"):
+    with pytest.raises(SourceError, match=r"nope\.ndjson: no such file or folder"):
         discover([tmp_path / "nope.ndjson"])
 
 
@@ -67,7 +67,7 @@ def test_manifest_lists_output_deleted_and_error_files(tmp_path):
 
 def test_manifest_naming_a_missing_file_says_which(tmp_path):
     write_json(tmp_path / "manifest.json", {"transactionTime": "t", "output": [{"type": "Patient", "url": "Gone.ndjson"}]})
-    with pytest.raises(SourceError, match="names Gone.ndjson"):
+    with pytest.raises(SourceError, match=r"names Gone\.ndjson"):
         discover([tmp_path / "manifest.json"])
 
 
