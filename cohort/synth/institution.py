@@ -253,7 +253,9 @@ def bc_bmc_unrecognized(rec: Record, v: int) -> RoleRow:
         draw = ch.cbc(S, 0, 2, 0, nrbc=0)
         assert draw.nrbc is not None
         v1 = draw.nrbc
-        v1["meta"] = {"versionId": "1", "lastUpdated": f"{S.isoformat()}T10:00:00{v1['effectiveDateTime'][19:]}"}
+        rest = {k: v1.pop(k) for k in list(v1) if k not in ("resourceType", "id")}
+        v1["meta"] = {"versionId": "1", "lastUpdated": f"{S.isoformat()}T10:00:00{rest['effectiveDateTime'][19:]}"}
+        v1.update(rest)
         v1["status"] = "preliminary"
         v2 = {**v1, "meta": {"versionId": "2", "lastUpdated": f"{(S + days(1)).isoformat()}T09:00:00{v1['effectiveDateTime'][19:]}"},
               "status": "corrected", "valueQuantity": qty(nrbc, "/100{WBCs}", "/100 WBC"),

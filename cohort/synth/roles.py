@@ -34,7 +34,7 @@ class RoleRow:
 COLUMNS = [f.name for f in fields(RoleRow)]
 
 
-def _cell(v: object) -> str:
+def csv_cell(v: object) -> str:
     if v is None:
         return ""
     if isinstance(v, date):
@@ -48,7 +48,7 @@ def roles_csv(rows: list[RoleRow]) -> bytes:
     w.writerow(COLUMNS)
     for r in sorted(rows, key=lambda r: r.patient_id):
         d = asdict(r)
-        w.writerow([_cell(d[c]) for c in COLUMNS])
+        w.writerow([csv_cell(d[c]) for c in COLUMNS])
     return buf.getvalue().encode()
 
 

@@ -8,6 +8,7 @@ copy of paper patient (k mod 22) + 1 with its own ids and lab noise; the first 2
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,9 @@ from .mix import schedule
 from .paper import load_paper_patients
 from .paper_patients import build as build_paper
 from .record import Record
-from .roles import COLUMNS, RoleRow, _cell
+from .roles import COLUMNS, RoleRow, csv_cell
+
+_OWNED = re.compile(r"^([A-Z][A-Za-z]+\.\d{3}\.ndjson|manifest\.json)$")
 
 
 @dataclass
@@ -33,11 +36,18 @@ class BulkSummary:
 def stream_bulk(out_dir: Path, n_patients: int, seed: int = 2011,
                 progress: Callable[[int], None] | None = None,
                 max_lines_per_file: int = 1_000_000) -> BulkSummary:
-    """Write ``n_patients`` patients as a Bulk Data export (plus roles.csv, truth_labels.csv)."""
+    """Write ``n_patients`` patients as a Bulk Data export (plus roles.csv, truth_labels.csv).
+
+    Earlier ``<Type>.<nnn>.ndjson`` files and ``manifest.json`` in ``out_dir`` are removed first;
+    ``progress`` is called with the number of patients done (every 256 and at the end).
+    """
     if n_patients < 0:
         raise ValueError("n_patients must be >= 0")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for f in out.iterdir():  # a previous, larger export must not leave files behind
+        if _OWNED.match(f.name):
+            f.unlink()
     paper = load_paper_patients()
     writer = BulkWriter(out, max_lines=max_lines_per_file)
     counters: dict[str, int] = {}
@@ -74,7 +84,7 @@ def stream_bulk(out_dir: Path, n_patients: int, seed: int = 2011,
 def _csv_line(row: RoleRow) -> str:
     cells = []
     for c in COLUMNS:
-        s = _cell(getattr(row, c))
+        s = csv_cell(getattr(row, c))
         if any(ch in s for ch in ',"\n'):
             s = '"' + s.replace('"', '""') + '"'
         cells.append(s)
