@@ -24,13 +24,13 @@ from .labs import LAB_A, LAB_B, as_panel, qty, to_period
 from .paper import DATA_CUTOFF
 from .record import Record, Ref, days
 from .roles import RoleRow
+from .treatment import available
 
 PALLIATIVE_IN_HOUSE = ("paclitaxel", "docetaxel mono 75", "capecitabine", "vinorelbine", "FEC",
                        "gemcitabine/vinorelbine", "docetaxel/adriamycin", "liposomal doxorubicin")
 
 
 def _pick_available(rng, names: tuple[str, ...], on: date) -> str:
-    from .treatment import available
     return rng.choice([n for n in names if available(n, on)] or ["FEC"])
 
 

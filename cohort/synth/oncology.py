@@ -22,6 +22,10 @@ FAMILY = ("Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagne
           "Lehmann", "Koehler", "Maier", "Herrmann", "Walter", "Peters", "Kaiser", "Fuchs")
 
 
+# ICD-10-CM 4th character of C50 (CODES.md §1.1); the upper-outer quadrant is the most common site
+BREAST_SITE_DRAW = ("4", "4", "4", "4", "8", "2", "3", "5", "1", "9")
+
+
 def birth_date_for_age(rng, on: date, age: int) -> date:
     """A birth date giving exactly ``age`` completed years on ``on``."""
     try:
@@ -68,7 +72,7 @@ def breast_primary(rec: Record, sex: str, onset: date, histology: str | None, *,
                    style: str = "both") -> tuple[dict, Ref]:
     """mCODE PrimaryCancerCondition; ``style`` 'both' | 'icd' | 'sct' picks the codings."""
     rng = rec.rng
-    site = rng.choice("44448235" "19")
+    site = rng.choice(BREAST_SITE_DRAW)
     side = rng.choice(("left", "right"))
     icd = C.icd_breast(site, sex, side)
     sct = {"ductal": C.SCT_IDC_BREAST, "lobular": C.SCT_ILC_BREAST}.get(histology or "", C.SCT_BREAST_CA)
