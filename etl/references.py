@@ -85,16 +85,23 @@ def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
                      f"(n IS NULL OR {_LOOKS_UNRESOLVED.format(c='n')} OR n LIKE '%#%' "
                      f"OR split_part(n, '/', 1) = ANY($types::VARCHAR[]))")
         params = {"types": types} if types else {}
+        # only elements that can change are looked at: unresolved, contained, wrong type
+        candidates = (f"{_LOOKS_UNRESOLVED.format(c='e.ref')} OR e.ref LIKE '#%'"
+                      + (" OR split_part(e.ref, '/', 1) <> ALL($types::VARCHAR[])" if types else ""))
         changed = (f"SELECT e.row_id, e.i, e.ref, {new} AS n FROM ({_elements(v, c)}) e "
                    f"LEFT JOIN _refmap m ON m.ref = e.ref "
                    f"LEFT JOIN resource r ON r._rid = e._rid AND e.ref LIKE '#%' "
-                   f"WHERE e.ref IS NOT NULL")
+                   f"WHERE e.ref IS NOT NULL AND ({candidates})")
         if c.collection:
+            every = (f"SELECT e.row_id, e.i, e.ref, {new} AS n FROM ({_elements(v, c)}) e "
+                     f"LEFT JOIN _refmap m ON m.ref = e.ref "
+                     f"LEFT JOIN resource r ON r._rid = e._rid AND e.ref LIKE '#%' "
+                     f"WHERE e.row_id IN (SELECT row_id FROM ({changed}))")
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _fix AS SELECT row_id, "
                 f"list(n ORDER BY i) FILTER (WHERE {keep_type}) AS val, "
                 f"bool_or(n IS DISTINCT FROM ref OR NOT {keep_type}) AS dirty "
-                f"FROM ({changed}) GROUP BY row_id", params)
+                f"FROM ({every}) GROUP BY row_id", params)
             con.execute(f"UPDATE {tbl} SET {col} = coalesce(f.val, []) FROM _fix f "
                         f"WHERE {tbl}.rowid = f.row_id AND f.dirty")
         else:
