@@ -27,7 +27,7 @@ from .declared import load_view_json
 from .errors import EtlError, InputError, LoadAborted, Location, SourceError
 from .ingest import FileStats, Ingestor, diagnose, resource_types
 from .sources import CHUNK_BYTES, SourceFile, discover, iter_line_chunks, read_document
-from .store import connect, ensure_schema, next_value, sql_string
+from .store import connect, ensure_schema, next_value
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -150,6 +150,7 @@ class Loader:
         guess: str | None = None
         saw_resource = False
         untyped_objects = other_bad = 0  # decides whether this is a non-resource file (a log)
+        bundles: list[tuple[dict, int]] = []
         for chunk in iter_line_chunks(sf.path, self.options.chunk_bytes, sha,
                                       lambda n: self._advance(n, sf.display)):
             stats.blank_lines += chunk.blank_lines
@@ -171,48 +172,50 @@ class Loader:
                 "id_derived": pa.array(np.zeros(n, dtype=bool)), "text": text})
             if keep is not None:
                 table = table.filter(pa.array(keep))
+            self.ing.begin_batch(table)
             try:
-                self.ing.parse_into("_p", table, guess if guess in resource_types() else None)
-            except duckdb.Error:
-                table = _drop_bad_utf8(table, sf, self, stats)
-                self.ing.parse_into("_p", table, guess if guess in resource_types() else None)
-            types = dict(self.con.execute(
-                "SELECT r.resourceType, count(*) FROM _p WHERE r.id IS NOT NULL "
-                "AND r.resourceType IS NOT NULL GROUP BY 1").fetchall())
-            odd = [t for t in types if t == "Bundle" or t not in resource_types()]
-            bad = self.con.execute(
-                "SELECT _rid, line FROM _p WHERE r IS NULL OR r.resourceType IS NULL "
-                "OR r.id IS NULL OR list_contains(?::VARCHAR[], r.resourceType) ORDER BY _rid",
-                [odd]).fetchall()
-            base = int(rids[0])
-            for rid, line in bad:
-                i = rid - base
-                raw = chunk.buf[chunk.starts[i]:chunk.ends[i]]
-                reason, rtype, res_id = diagnose(raw)
-                if reason == "resource could not be read" and rtype == "Bundle":
+                try:
+                    self.ing.parse_header()
+                except duckdb.Error:  # bytes that are not UTF-8: DuckDB refuses the batch
+                    self.ing.end_batch()
+                    table = _drop_bad_utf8(table, sf, self, stats)
+                    self.ing.begin_batch(table)
+                    self.ing.parse_header()
+                types = dict(self.con.execute(
+                    "SELECT r.resourceType, count(*) FROM _h WHERE r.id IS NOT NULL "
+                    "AND r.resourceType IS NOT NULL GROUP BY 1").fetchall())
+                odd = [t for t in types if t == "Bundle" or t not in resource_types()]
+                bad = self.con.execute(
+                    "SELECT _rid, line FROM _h WHERE r IS NULL OR r.resourceType IS NULL "
+                    "OR r.id IS NULL OR list_contains(?::VARCHAR[], r.resourceType) ORDER BY _rid",
+                    [odd]).fetchall()
+                base = int(rids[0])
+                for rid, line in bad:
+                    i = rid - base
+                    raw = chunk.buf[chunk.starts[i]:chunk.ends[i]]
+                    reason, rtype, res_id = diagnose(raw)
+                    if reason == "resource could not be read" and rtype == "Bundle":
+                        bundles.append((orjson.loads(raw), line))
+                        continue
+                    if reason == "missing resourceType":
+                        untyped_objects += 1
+                    else:
+                        other_bad += 1
+                    self.ing.reject(stats, Location(sf.display, line, None, rtype, res_id), reason)
+                for rtype in types:
+                    if rtype == "Bundle" or rtype not in resource_types():
+                        continue
                     saw_resource = True
-                    recs = walk_document(orjson.loads(raw))
-                    self._records(recs, sf, file_id, stats, line)
-                    continue
-                if reason == "missing resourceType":
-                    untyped_objects += 1
-                else:
-                    other_bad += 1
-                self.ing.reject(stats, Location(sf.display, line, None, rtype, res_id), reason)
-            for rtype in types:
-                if rtype == "Bundle" or rtype not in resource_types():
-                    continue
+                    if sf.deleted:
+                        self._deletions_from_header(rtype, file_id)
+                    else:
+                        self.ing.stage_type(rtype, file_id, sf.display, stats)
+            finally:
+                self.ing.end_batch()
+            for doc, line in bundles:  # Bundles as NDJSON lines: walked like JSON documents
                 saw_resource = True
-                if sf.deleted:
-                    self._deletions_from_parsed("_p", rtype, file_id)
-                    continue
-                if rtype == guess:
-                    self.ing.stage_parsed("_p", rtype, file_id, sf.display, stats)
-                else:
-                    self.ing.parse_into("_p2", table, rtype,
-                                        f"WHERE _rid IN (SELECT _rid FROM _p WHERE r.resourceType = "
-                                        f"{sql_string(rtype)})")
-                    self.ing.stage_parsed("_p2", rtype, file_id, sf.display, stats)
+                self._records(walk_document(doc), sf, file_id, stats, line)
+            bundles.clear()
             del table, text  # release the (memory-mapped) line buffer before the next chunk
         return not saw_resource and other_bad == 0 and untyped_objects > 0
 
@@ -225,12 +228,13 @@ class Loader:
                             "invalid FHIR R4: " + "; ".join(messages))
         return keep
 
-    def _deletions_from_parsed(self, parsed: str, rtype: str, file_id: int) -> None:
+    def _deletions_from_header(self, rtype: str, file_id: int) -> None:
+        cond = "r.resourceType = ? AND r.id IS NOT NULL"
         self.result.deletions += self.con.execute(
-            f"SELECT count(*) FROM {parsed} WHERE r.resourceType = ?", [rtype]).fetchall()[0][0]
+            f"SELECT count(*) FROM _h WHERE {cond}", [rtype]).fetchall()[0][0]
         self.con.execute(
             f"INSERT INTO deletion SELECT _rid, ?, ?, line, entry, r.resourceType, r.id, false "
-            f"FROM {parsed} WHERE r.resourceType = ?", [self.load_id, file_id, rtype])
+            f"FROM _h WHERE {cond}", [self.load_id, file_id, rtype])
 
     # -- JSON documents ----------------------------------------------------------------------
     def _json(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
@@ -293,8 +297,12 @@ class Loader:
                 "id_derived": pa.array([r.id_derived for r in items], pa.bool_()),
                 "text": pa.array([r.text for r in items], pa.large_string()),
             })
-            self.ing.parse_into("_p", table, rtype)
-            self.ing.stage_parsed("_p", rtype, file_id, sf.display, stats)
+            self.ing.begin_batch(table)
+            try:
+                self.ing.parse_header()
+                self.ing.stage_type(rtype, file_id, sf.display, stats)
+            finally:
+                self.ing.end_batch()
 
     # -- after all files ---------------------------------------------------------------------
     def finish(self, started: float) -> LoadResult:
