@@ -73,6 +73,7 @@ class Ingestor:
     def __init__(self, con: duckdb.DuckDBPyConnection, views, view_json: dict[str, dict],
                  load_id: int, first_rid: int, *, keep_raw: bool = False,
                  strict: bool = False):
+        self.files: dict[int, tuple[str, FileStats]] = {}  # file_id -> (display, stats)
         self.con = con
         self.views = list(views)
         self.view_json = view_json
@@ -132,21 +133,27 @@ class Ingestor:
 
     def parse_header(self) -> None:
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _h AS SELECT _rid, line, entry, full_url, id_derived, "
+            f"CREATE OR REPLACE TEMP TABLE _h AS SELECT _rid, file_id, line, entry, full_url, id_derived, "
             f"hash(text) AS h, try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
 
-    def stage_type(self, resource_type: str, file_id: int, display: str, stats: FileStats) -> int:
-        """Stage the batch's resources of one type: provenance, identifiers, table rows."""
+    def stage_type(self, resource_type: str) -> int:
+        """Stage the batch's resources of one type: provenance, identifiers, table rows.
+
+        A batch may mix files (small Bundles are batched together); every row carries its
+        ``file_id``, and counts and rejections are booked to that file.
+        """
         p = self.plan(resource_type)
         con = self.con
         ok = (f"r.resourceType = {sql_string(resource_type)} AND r.id IS NOT NULL")
-        (n, first) = con.execute(f"SELECT count(*), min(_rid) FROM _h WHERE {ok}").fetchall()[0]
-        if not n:
+        per_file = con.execute(f"SELECT file_id, count(*), min(_rid) FROM _h WHERE {ok} "
+                               f"GROUP BY 1").fetchall()
+        if not per_file:
             return 0
+        first = min(f[2] for f in per_file)
         con.execute(
-            f"INSERT INTO resource SELECT _rid, ?, ?, line, entry, r.resourceType, r.id, "
+            f"INSERT INTO resource SELECT _rid, ?, file_id, line, entry, r.resourceType, r.id, "
             f"id_derived, r.meta.versionId, r.meta.lastUpdated, h, full_url, 'staged' "
-            f"FROM _h WHERE {ok}", [self.load_id, file_id])
+            f"FROM _h WHERE {ok}", [self.load_id])
         con.execute(
             f"INSERT INTO resource_identifier SELECT _rid, json_extract_string(i, '$.system'), "
             f"json_extract_string(i, '$.value') FROM (SELECT _rid, unnest(CASE "
@@ -161,11 +168,14 @@ class Ingestor:
         for v, structure in p.views:
             src = f"(SELECT _rid, json_transform(text, {structure}) AS r FROM _batch WHERE {mine})"
             con.execute(f"INSERT INTO {quote_ident(v.name)} {v.sql.replace('{source}', src)}")
+        for file_id, n, _ in per_file:
+            self.files[file_id][1].records += n
         bad = self._check_required(p, first)
-        for _rid, rtype, rid_str, line, entry, reason in bad:
+        for file_id, rtype, rid_str, line, entry, reason in bad:
+            display, stats = self.files[file_id]
+            stats.records -= 1
             self.reject(stats, Location(display, line, entry, rtype, rid_str), reason)
-        stats.records += n - len(bad)
-        return n - len(bad)
+        return sum(n for _, n, _ in per_file) - len(bad)
 
     def _check_required(self, p: TypePlan, first_rid: int) -> list[tuple]:
         """Resources missing what a table needs (e.g. an Observation without a subject)."""
@@ -186,9 +196,9 @@ class Ingestor:
         self.con.execute("UPDATE resource SET status = 'rejected' WHERE _rid IN "
                          "(SELECT unnest(?::BIGINT[]))", [rids])
         rows = self.con.execute(
-            "SELECT _rid, resource_type, id, line, entry FROM resource WHERE _rid IN "
+            "SELECT _rid, resource_type, id, line, entry, file_id FROM resource WHERE _rid IN "
             "(SELECT unnest(?::BIGINT[])) ORDER BY _rid", [rids]).fetchall()
-        return [(r[0], r[1], r[2], r[3], r[4], bad[r[0]]) for r in rows]
+        return [(r[5], r[1], r[2], r[3], r[4], bad[r[0]]) for r in rows]
 
 
 def _walk_selects(node: dict):

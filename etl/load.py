@@ -94,6 +94,10 @@ class Loader:
         self.bytes_done = 0
         self.bytes_total = 0
         self.validator = None
+        self._file_rows: list[tuple] = []
+        self._pending: dict[str, list[Record]] = {}  # small documents' records, batched
+        self._pending_meta: dict[str, list[tuple[int, int | None, int]]] = {}
+        self._pending_bytes = 0
 
     # -- per file ----------------------------------------------------------------------------
     def run(self, files: Sequence[SourceFile]) -> None:
@@ -111,6 +115,8 @@ class Loader:
                     self._advance(sf.size, sf.display)
                     continue
                 self._file(sf, st.st_mtime_ns)
+            self._flush_pending()
+            self._finish_files()
         finally:
             if self.validator is not None:
                 self.validator.close()
@@ -124,6 +130,7 @@ class Loader:
         file_id = self.next_file_id
         self.next_file_id += 1
         stats = FileStats()
+        self.ing.files[file_id] = (sf.display, stats)
         sha = hashlib.sha256()
         if sf.kind == "ndjson":
             non_resource = self._ndjson(sf, file_id, stats, sha)
@@ -136,14 +143,23 @@ class Loader:
         self.ing.flush_errors(stats)
         self.result.files_read += 1
         self.result.bytes_read += sf.size
-        self.result.rejected += stats.rejected
-        if sf.export_error:
-            self.result.export_errors += stats.records
-        self.con.execute(
-            "INSERT INTO source_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [file_id, self.load_id, str(sf.path), sf.kind, sf.size, mtime_ns, sha.hexdigest(),
-             stats.lines if sf.kind == "ndjson" else None, stats.blank_lines, stats.records,
-             stats.rejected, non_resource, sf.deleted, sf.export_error])
+        self._file_rows.append((file_id, sf, mtime_ns, sha.hexdigest(), non_resource))
+
+    def _finish_files(self) -> None:
+        """source_file rows, written once every batch (and its rejections) is staged."""
+        rows = []
+        for file_id, sf, mtime_ns, sha, non_resource in self._file_rows:
+            stats = self.ing.files[file_id][1]
+            self.ing.flush_errors(stats)
+            self.result.rejected += stats.rejected
+            if sf.export_error:
+                self.result.export_errors += stats.records
+            rows.append([file_id, self.load_id, str(sf.path), sf.kind, sf.size, mtime_ns, sha,
+                         stats.lines if sf.kind == "ndjson" else None, stats.blank_lines,
+                         stats.records, stats.rejected, non_resource, sf.deleted, sf.export_error])
+        if rows:
+            self.con.executemany(
+                "INSERT INTO source_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     # -- NDJSON ------------------------------------------------------------------------------
     def _ndjson(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
@@ -167,7 +183,8 @@ class Loader:
             keep = self._validate_lines(sf, chunk, stats) if self.validator is not None else None
             text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chunk.buf))
             table = pa.table({
-                "_rid": rids, "line": chunk.line_numbers,
+                "_rid": rids, "file_id": pa.array(np.full(n, file_id, dtype=np.int32)),
+                "line": chunk.line_numbers,
                 "entry": pa.nulls(n, pa.string()), "full_url": pa.nulls(n, pa.string()),
                 "id_derived": pa.array(np.zeros(n, dtype=bool)), "text": text})
             if keep is not None:
@@ -209,7 +226,7 @@ class Loader:
                     if sf.deleted:
                         self._deletions_from_header(rtype, file_id)
                     else:
-                        self.ing.stage_type(rtype, file_id, sf.display, stats)
+                        self.ing.stage_type(rtype)
             finally:
                 self.ing.end_batch()
             for doc, line in bundles:  # Bundles as NDJSON lines: walked like JSON documents
@@ -286,12 +303,22 @@ class Loader:
                                     "invalid FHIR R4: " + "; ".join(bad[i]))
                 groups[rtype] = [r for i, r in enumerate(items) if i not in bad]
         for rtype, items in groups.items():
-            if not items:
-                continue
-            n = len(items)
+            self._pending.setdefault(rtype, []).extend(items)
+            rids = self.ing.take_rids(len(items))  # now, so _rid keeps the load order
+            self._pending_meta.setdefault(rtype, []).extend(
+                (file_id, line, int(rid)) for rid in rids)
+            self._pending_bytes += sum(len(r.text) for r in items)
+        if self._pending_bytes >= self.options.chunk_bytes:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        """Stage the batched records of small documents, one Arrow batch per type."""
+        for rtype, items in self._pending.items():
+            meta = self._pending_meta[rtype]
             table = pa.table({
-                "_rid": self.ing.take_rids(n),
-                "line": pa.array([line] * n, pa.int64()),
+                "_rid": pa.array([m[2] for m in meta], pa.int64()),
+                "file_id": pa.array([m[0] for m in meta], pa.int32()),
+                "line": pa.array([m[1] for m in meta], pa.int64()),
                 "entry": pa.array([r.entry for r in items], pa.string()),
                 "full_url": pa.array([r.full_url for r in items], pa.string()),
                 "id_derived": pa.array([r.id_derived for r in items], pa.bool_()),
@@ -300,9 +327,12 @@ class Loader:
             self.ing.begin_batch(table)
             try:
                 self.ing.parse_header()
-                self.ing.stage_type(rtype, file_id, sf.display, stats)
+                self.ing.stage_type(rtype)
             finally:
                 self.ing.end_batch()
+        self._pending.clear()
+        self._pending_meta.clear()
+        self._pending_bytes = 0
 
     # -- after all files ---------------------------------------------------------------------
     def finish(self, started: float) -> LoadResult:

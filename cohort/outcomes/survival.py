@@ -47,6 +47,13 @@ def months(days: float | int) -> float:
     return float(days) / MONTH_DAYS
 
 
+def months_between_dates(start, end) -> float | None:
+    """(end - start) in months of 30.4375 days; None when either date is missing."""
+    if start is None or end is None:
+        return None
+    return (end - start).days / MONTH_DAYS
+
+
 @dataclass(frozen=True)
 class KaplanMeier:
     """A fitted Kaplan-Meier curve and the figures read from it (times in months)."""
