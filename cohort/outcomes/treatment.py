@@ -1,0 +1,209 @@
+"""Chemotherapy for BMC: regimens, cycles, dose reductions, postponed cycles, best response,
+the course of each cytopenia after the first regimen, and haematological toxicity.
+
+Definitions (the same as ``cohort/synth/DEFINITIONS.md`` "The first regimen after BMC"; dates
+are local calendar dates):
+
+* A **regimen episode** is a run of administrations whose ingredient set stays the same; a new
+  episode starts when the set of drugs given within one cycle changes or after a gap of more
+  than ``EPISODE_GAP_DAYS`` without any administration of the set. Its name comes from
+  ``queries/outcomes/regimens.csv`` (ingredient set -> regimen), else the ingredients joined by
+  '/'. A cycle giving only some of the episode's drugs (a last cycle cut short by death)
+  continues the episode. The **BMC regimen** is the first episode starting on or after the BMC index date;
+  ``A1`` / ``A_last`` are its first and last administration dates. Prior regimens = episodes
+  starting before the index date.
+* **Cycles**: administrations less than ``NEW_CYCLE_GAP_DAYS`` after the previous one belong to
+  the same cycle (day-8/day-15 doses), unless the drugs together would no longer be part of
+  one known regimen while the cycle so far is (two regimens given days apart); a cycle is **postponed** when it starts more than
+  ``POSTPONE_SLACK_DAYS`` later than the regimen's cycle length after the previous cycle; its
+  dose is **reduced** when any drug's dose is below 90% of that drug's first-cycle dose.
+* **After cycle 1**: first CBC 7-21 days after A1. **After treatment**: last CBC within 42 days
+  after A_last. **Nadir / toxicity window**: CBCs after A1 up to the after-treatment CBC.
+* **Best response**: best CancerDiseaseStatus from A1 to A_last + 42 days (CR > PR > SD > PD >
+  NE).
+* **Course** of a lineage cytopenic at index (anaemia grade >= 2 as the paper's "14 anaemic"
+  patients, thrombocytopenia and leukopenia grade >= 1): after-treatment grade 0 = normalised,
+  lower = improved, equal = unchanged, higher = worse; no after-treatment CBC = not evaluable.
+* **Grade 3/4 haematological toxicity**: in Hgb, platelets or leukocytes, the worst grade in
+  the window is >= 3 and higher than the index grade.
+* **Febrile neutropenia / bleeding**: Conditions with onset from A1 to A_last + 42 days; FN is
+  grade >= 3 by its CTCAE definition; a bleeding grade is read from the Condition when recorded.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+EPISODE_GAP_DAYS = 90
+NEW_CYCLE_GAP_DAYS = 12
+POSTPONE_SLACK_DAYS = 3
+DOSE_REDUCED_BELOW = 0.9
+RESPONSE_RANK = {"CR": 5, "PR": 4, "SD": 3, "PD": 2, "NE": 1}
+COURSE_THRESHOLD = {"hgb": 2, "plt": 1, "wbc": 1}
+COURSE_LINEAGE = {"hgb": "anaemia", "plt": "thrombocytopenia", "wbc": "leukopenia"}
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One regimen episode of one patient."""
+
+    name: str
+    ingredients: tuple[str, ...]
+    first_day: date
+    last_day: date
+    cycles: int
+    postponed_cycles: int
+    dose_reduced_from_cycle: int | None
+
+
+def regimen_name(ingredients: frozenset[str], regimens: pd.DataFrame) -> str:
+    for _, r in regimens.iterrows():
+        if frozenset(r["ingredients"].split(";")) == ingredients:
+            return str(r["regimen"])
+    return "/".join(sorted(ingredients))
+
+
+def _cycle_days(name: str, regimens: pd.DataFrame) -> int | None:
+    hit = regimens.loc[regimens["regimen"] == name, "cycle_days"]
+    return int(hit.iloc[0]) if len(hit) else None
+
+
+def episodes(admins: pd.DataFrame, regimens: pd.DataFrame) -> list[Episode]:
+    """Split one patient's administrations (columns day, ingredient, dose_value) into episodes."""
+    if admins.empty:
+        return []
+    by_day = (admins.groupby("day")["ingredient"].agg(lambda s: frozenset(s)).sort_index())
+    days = list(by_day.index)
+    # cycles first (administrations close together), then episodes of cycles with one drug set
+    known = [frozenset(x.split(";")) for x in regimens["ingredients"]]
+
+    def is_known(drugs: frozenset[str]) -> bool:
+        return any(drugs <= k for k in known)
+
+    cycles: list[list[date]] = []
+    current: frozenset[str] = frozenset()
+    for d in days:
+        close = bool(cycles) and (d - cycles[-1][-1]).days < NEW_CYCLE_GAP_DAYS
+        joined = current | by_day[d]
+        if close and (is_known(joined) or not is_known(current)):
+            cycles[-1].append(d)
+            current = joined
+        else:
+            cycles.append([d])
+            current = by_day[d]
+    groups: list[list[list[date]]] = []
+    sets: list[frozenset[str]] = []
+    for cyc in cycles:
+        drugs = frozenset().union(*(by_day[d] for d in cyc))
+        gap = (cyc[0] - groups[-1][-1][-1]).days if groups else None
+        if groups and drugs <= sets[-1] and gap is not None and gap <= EPISODE_GAP_DAYS:
+            groups[-1].append(cyc)
+        else:
+            groups.append([cyc])
+            sets.append(drugs)
+    out = []
+    for cycs, drugs in zip(groups, sets, strict=True):
+        name = regimen_name(drugs, regimens)
+        length = _cycle_days(name, regimens)
+        if length is None and len(cycs) > 1:
+            length = min((b[0] - a[0]).days for a, b in itertools.pairwise(cycs))
+        postponed = sum(1 for a, b in itertools.pairwise(cycs)
+                        if length and (b[0] - a[0]).days > length + POSTPONE_SLACK_DAYS)
+        first = admins[admins["day"].isin(cycs[0])].groupby("ingredient")["dose_value"].max()
+        reduced = None
+        for k, cyc in enumerate(cycs[1:], start=2):
+            doses = admins[admins["day"].isin(cyc)].groupby("ingredient")["dose_value"].max()
+            if any(ing in first and first[ing] and dose < DOSE_REDUCED_BELOW * first[ing]
+                   for ing, dose in doses.items()):
+                reduced = k
+                break
+        out.append(Episode(name, tuple(sorted(drugs)), cycs[0][0], cycs[-1][-1], len(cycs),
+                           postponed, reduced))
+    return out
+
+
+def _between(s: pd.Series, lo: date | None, hi: date | None) -> pd.Series:
+    """lo <= value <= hi for a column of dates (missing dates are outside)."""
+    return s.map(lambda x: x is not None and not pd.isna(x)
+                 and (lo is None or x >= lo) and (hi is None or x <= hi)).astype(bool)
+
+
+def _first(df: pd.DataFrame):
+    return df.iloc[0] if len(df) else None
+
+
+def course(index_grade, post_grade) -> str:
+    if post_grade is None or pd.isna(post_grade):
+        return "not evaluable"
+    if post_grade == 0:
+        return "normalised"
+    if post_grade < index_grade:
+        return "improved"
+    return "unchanged" if post_grade == index_grade else "worse"
+
+
+def patient_treatment(index_date: date, index_cbc, admins: pd.DataFrame, draws: pd.DataFrame,
+                      status: pd.DataFrame, adverse: pd.DataFrame, not_done: pd.DataFrame,
+                      regimens: pd.DataFrame) -> dict:
+    """Everything about one patient's treatment for BMC (one row of the treatment table).
+
+    ``index_cbc`` is the index draw (a row of :func:`cytopenia.draws`, or None); the frames
+    hold this patient's rows only.
+    """
+    eps = episodes(admins, regimens)
+    prior = [e for e in eps if e.first_day < index_date]
+    after = [e for e in eps if e.first_day >= index_date]
+    declined = not not_done.empty and bool(
+        (not_done["day"].isna() | _between(not_done["day"], index_date, None)).any())
+    row: dict = {"prior_regimens": len(prior), "received": bool(after),
+                 "offered": bool(after) or bool(declined)}
+    idx = {lin: (None if index_cbc is None else index_cbc[f"g_{lin}"]) for lin in COURSE_LINEAGE}
+    if not after:
+        return row | {"regimen": None, "best_response": "not treated"}
+    bmc = after[0]
+    a1, alast = bmc.first_day, bmc.last_day
+    end = alast + timedelta(days=42)
+    cbc = draws[draws["cbc"]]
+    c1 = _first(cbc[(cbc["day"] >= a1 + timedelta(days=7)) & (cbc["day"] <= a1 + timedelta(days=21))])
+    post_rows = cbc[(cbc["day"] > alast) & (cbc["day"] <= end)]
+    post = post_rows.iloc[-1] if len(post_rows) else None
+    window_end = post["taken_at"] if post is not None else None
+    win = cbc[(cbc["day"] > a1) & ((cbc["taken_at"] <= window_end) if window_end is not None
+                                   else (cbc["day"] <= end))]
+    st = status[_between(status["day"], a1, end)]
+    ranked = [r for r in st["response"].dropna() if r in RESPONSE_RANK]
+    best = max(ranked, key=RESPONSE_RANK.__getitem__) if ranked else "not assessed"
+    ae = adverse[_between(adverse["onset_date"], a1, end)]
+    fn = ae[ae["kind"] == "febrile neutropenia"]
+    bl = ae[ae["kind"] == "bleeding"]
+    row |= {
+        "regimen": bmc.name, "first_dose": a1, "last_dose": alast, "cycles": bmc.cycles,
+        "postponed_cycles": bmc.postponed_cycles,
+        "dose_reduced_from_cycle": bmc.dose_reduced_from_cycle,
+        "best_response": best,
+        "febrile_neutropenia": len(fn) > 0, "febrile_neutropenia_events": len(fn),
+        "bleeding": len(bl) > 0, "bleeding_events": len(bl),
+        "bleeding_grade": (int(bl["grade"].max()) if len(bl) and bl["grade"].notna().any() else None),
+        "post_cbc_day": None if post is None else post["day"],
+    }
+    tox = False
+    for lin, name in COURSE_LINEAGE.items():
+        g0 = idx[lin]
+        gpost = None if post is None else post[f"g_{lin}"]
+        worst = win[f"g_{lin}"].max() if len(win) else None
+        row[f"{lin}_grade_after_cycle1"] = None if c1 is None else _int(c1[f"g_{lin}"])
+        row[f"{lin}_grade_post"] = _int(gpost)
+        row[f"{lin}_grade_worst"] = _int(worst)
+        cytopenic = g0 is not None and not pd.isna(g0) and g0 >= COURSE_THRESHOLD[lin]
+        row[f"{name}_course"] = course(g0, gpost) if cytopenic else None
+        if worst is not None and not pd.isna(worst) and g0 is not None and not pd.isna(g0):
+            tox = tox or (worst >= 3 and worst > g0)
+    row["heme_toxicity_g34"] = tox
+    return row
+
+
+def _int(x) -> int | None:
+    return None if x is None or pd.isna(x) else int(x)

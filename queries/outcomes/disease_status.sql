@@ -1,0 +1,19 @@
+-- Cancer disease status (mCODE CancerDiseaseStatus, LOINC 97509-4) mapped to PR / SD / PD / NE
+-- / CR through queries/outcomes/codes.csv (concept 'response'); the text is kept.
+-- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
+WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
+SELECT DISTINCT
+    o.patient_key,
+    o.resource_key,
+    try_cast(left(o.effective_start, 10) AS DATE) AS day,
+    v.value AS response,
+    o.value_text
+FROM observation o
+JOIN codes k ON k.concept = 'response_code' AND k.system = o.code_system AND k.code = o.code
+LEFT JOIN codes v ON v.concept = 'response' AND v.system = o.value_code_system
+                 AND v.code = o.value_code
+WHERE list_contains($patient_keys, o.patient_key)
+  AND o.value_source = 'value'
+  AND o.status IS DISTINCT FROM 'entered-in-error'
+  AND o.status IS DISTINCT FROM 'cancelled'
+ORDER BY o.patient_key, day

@@ -1,0 +1,24 @@
+-- Stage group, histologic grade and ER / PR / HER2 results: one row per Observation coding
+-- that is one of them (queries/outcomes/codes.csv concepts stage_code, grade_code, marker), with
+-- the coded answer mapped through codes.csv (stage, grade, marker_result) and the text kept.
+-- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
+WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
+SELECT DISTINCT
+    o.patient_key,
+    o.resource_key,
+    try_cast(left(o.effective_start, 10) AS DATE) AS day,
+    k.value AS fact,
+    v.value AS coded_value,
+    o.value_text
+FROM observation o
+JOIN codes k ON k.concept IN ('stage_code', 'grade_code', 'marker')
+            AND k.system = o.code_system AND k.code = o.code
+LEFT JOIN codes v ON v.concept = CASE k.concept WHEN 'stage_code' THEN 'stage'
+                                                WHEN 'grade_code' THEN 'grade'
+                                                ELSE 'marker_result' END
+                 AND v.system = o.value_code_system AND v.code = o.value_code
+WHERE list_contains($patient_keys, o.patient_key)
+  AND o.value_source = 'value'
+  AND o.status IS DISTINCT FROM 'entered-in-error'
+  AND o.status IS DISTINCT FROM 'cancelled'
+ORDER BY o.patient_key, day
