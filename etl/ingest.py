@@ -162,7 +162,10 @@ class Ingestor:
             f"WHERE json_extract_string(i, '$.value') IS NOT NULL")
         con.execute(f"INSERT INTO resource_full_url SELECT _rid, full_url FROM _h "
                     f"WHERE {ok} AND full_url IS NOT NULL")
-        mine = f"_rid IN (SELECT _rid FROM _h WHERE {ok})"
+        (total,) = con.execute("SELECT count(*) FROM _batch").fetchall()[0]
+        n_ok = sum(n for _, n, _ in per_file)
+        # the common case -- a clean one-type batch -- needs no filter (a semi-join costs ~20%)
+        mine = "TRUE" if n_ok == total else f"_rid IN (SELECT _rid FROM _h WHERE {ok})"
         if self.keep_raw:
             con.execute(f"INSERT INTO resource_raw SELECT _rid, text::JSON FROM _batch WHERE {mine}")
         for v, structure in p.views:
