@@ -23,17 +23,16 @@ class Location:
     resource_id: str | None = None
 
     def __str__(self) -> str:
-        parts = []
-        if self.resource_type:
-            parts.append(f"{self.resource_type}/{self.resource_id}" if self.resource_id
-                         else self.resource_type)
+        """``Observation/abc in exports/Observation.000.ndjson line 1203`` (STYLE.md)."""
         where = self.file
         if self.line is not None:
             where += f" line {self.line}"
         if self.entry:
             where += f" {self.entry}"
-        parts.append(("in " if parts else "") + where)
-        return " ".join(parts)
+        if self.resource_type:
+            what = f"{self.resource_type}/{self.resource_id}" if self.resource_id else self.resource_type
+            return f"{what} in {where}"
+        return where
 
 
 class InputError(EtlError):

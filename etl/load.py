@@ -26,7 +26,14 @@ from .bundles import Record, walk_document
 from .declared import load_view_json
 from .errors import EtlError, InputError, LoadAborted, Location, SourceError
 from .ingest import FileStats, Ingestor, diagnose, resource_types
-from .sources import CHUNK_BYTES, SourceFile, discover, iter_line_chunks, read_document
+from .sources import (
+    CHUNK_BYTES,
+    SourceFile,
+    TruncatedInput,
+    discover,
+    iter_line_chunks,
+    read_document,
+)
 from .store import connect, ensure_schema, next_value
 
 ProgressFn = Callable[[int, int, str], None]
@@ -132,10 +139,16 @@ class Loader:
         stats = FileStats()
         self.ing.files[file_id] = (sf.display, stats)
         sha = hashlib.sha256()
-        if sf.kind == "ndjson":
-            non_resource = self._ndjson(sf, file_id, stats, sha)
-        else:
-            non_resource = self._json(sf, file_id, stats, sha)
+        try:
+            if sf.kind == "ndjson":
+                non_resource = self._ndjson(sf, file_id, stats, sha)
+            else:
+                non_resource = self._json(sf, file_id, stats, sha)
+        except TruncatedInput as e:
+            non_resource = False
+            self.ing.reject(stats, Location(sf.display), str(e))
+        except OSError as e:  # unreadable or vanished: the whole load stops
+            raise SourceError(f"{sf.display}: cannot read the file ({e.strerror or e})") from None
         if non_resource:
             stats.errors.clear()
             stats.rejected = 0
@@ -347,8 +360,7 @@ class Loader:
         (self.result.deletions_applied,) = con.execute(
             "SELECT count(*) FROM deletion WHERE load_id = ? AND applied", [self.load_id]).fetchall()[0]
         self.result.rejected_sample = [
-            f"{f} {'line ' + str(ln) if ln else ''}{' ' + e if e else ''}"
-            f"{' ' + t + '/' + (i or '?') if t else ''}: {why}".replace("  ", " ")
+            str(Location(f, ln, e, t, i)) + f": {why}"
             for f, ln, e, t, i, why in con.execute(
                 "SELECT file, line, entry, resource_type, resource_id, reason FROM load_error "
                 "WHERE load_id = ? ORDER BY file, line, entry LIMIT 10", [self.load_id]).fetchall()]

@@ -16,6 +16,7 @@ import glob
 import gzip
 import mmap
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -64,10 +65,12 @@ def _kind(path: Path) -> str | None:
 
 
 def _display(path: Path) -> str:
+    """How messages name a file: relative to the working folder when inside it."""
+    absolute = Path(os.path.abspath(path))
     try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 def open_bytes(path: Path):
@@ -183,6 +186,10 @@ def discover(inputs: Iterable[str | os.PathLike]) -> Discovery:
     return disc
 
 
+class TruncatedInput(Exception):
+    """A compressed file ends early; the lines before the cut were read."""
+
+
 @dataclass
 class LineChunk:
     """A run of NDJSON lines: the bytes, where each line starts and ends, and its number."""
@@ -279,7 +286,14 @@ def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[Lin
         line_no = 1
         first = True
         while True:
-            data = f.read(chunk_bytes)
+            try:
+                data = f.read(chunk_bytes)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+                # keep what decompressed; the loader reports the truncation
+                data = b""
+                truncated = str(e).split(":")[0] or "truncated gzip stream"
+            else:
+                truncated = None
             if on_bytes is not None:
                 pos = raw.tell()
                 on_bytes(pos - last_pos)
@@ -293,10 +307,16 @@ def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[Lin
             final = not data
             buf = tail + data if tail else data
             if not buf:
+                if truncated:
+                    raise TruncatedInput(f"truncated compressed file: nothing readable after "
+                                         f"line {line_no - 1} ({truncated})")
                 return
             chunk, tail, line_no = _split(buf, line_no, final)
             if chunk is not None:
                 yield chunk
+            if truncated:
+                raise TruncatedInput(f"truncated compressed file: nothing readable after "
+                                     f"line {line_no - 1} ({truncated})")
             if final:
                 return
 

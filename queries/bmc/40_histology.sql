@@ -12,13 +12,15 @@
 --     of that value set are unique across its systems.
 -- Parameters: $coded_condition, $result_statuses
 WITH cond AS (
-    SELECT DISTINCT c._rid, c.resource_key, c.patient_key, k.code,
-           coalesce(c.onset_date_time, c.recorded_date) AS date_text
+    SELECT c._rid, c.resource_key, c.patient_key,
+           string_agg(DISTINCT k.system || '|' || k.code, ' ') AS code,
+           min(coalesce(c.onset_date_time, c.recorded_date)) AS date_text
     FROM bmc_coded k
     JOIN condition c ON c._rid = k._rid
     WHERE k.source = 'condition' AND k.valueset = 'marrow_metastasis'
       AND c.patient_key IS NOT NULL
       AND coalesce(c.verification_status, '') NOT IN ('refuted', 'entered-in-error')
+    GROUP BY c._rid, c.resource_key, c.patient_key
 ),
 basis AS (
     SELECT e.resource_key,
@@ -45,13 +47,16 @@ cond_rows AS (
     LEFT JOIN bmc_date d ON d.text = c.date_text
 ),
 report AS (
-    SELECT DISTINCT r._rid, r.resource_key, r.patient_key, k.code, r.status,
+    SELECT r._rid, r.resource_key, r.patient_key,
+           string_agg(DISTINCT k.system || '|' || k.code, ' ') AS code,
            r.effective_start, r.issued, r.conclusion_codes
     FROM bmc_coded k
     JOIN diagnostic_report r ON r._rid = k._rid
     WHERE k.source = 'diagnostic_report' AND k.valueset = 'marrow_report'
       AND r.patient_key IS NOT NULL
       AND list_contains($result_statuses, coalesce(r.status, 'unknown'))
+    GROUP BY r._rid, r.resource_key, r.patient_key, r.effective_start, r.issued,
+             r.conclusion_codes
 ),
 positive AS (
     SELECT DISTINCT r.resource_key

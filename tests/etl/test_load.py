@@ -215,3 +215,33 @@ def test_validate_reports_missing_required_elements(tmp_path):
     r = load(db, [write_ndjson(tmp_path / "a.ndjson", [obs])], LoadOptions(validate=True))
     assert r.rejected == 1
     assert q(db, "SELECT reason FROM load_error") == [("invalid FHIR R4: code: Field required",)]
+
+
+def test_a_line_that_is_not_utf8_is_rejected_and_its_neighbours_load(tmp_path):
+    f = tmp_path / "p.ndjson"
+    f.write_bytes(b'{"resourceType":"Patient","id":"p1"}\n{"resourceType":"Patient","id":"p\xe9"}\n'
+                  b'{"resourceType":"Patient","id":"p3"}\n')
+    db = tmp_path / "t.duckdb"
+    r = load(db, [f])
+    assert (r.loaded, r.rejected) == (2, 1)
+    assert q(db, "SELECT line, reason FROM load_error") == [(2, "invalid JSON (str is not valid UTF-8, at character 0)")]
+
+
+def test_a_truncated_gzip_file_keeps_its_complete_lines_and_reports_the_cut(tmp_path):
+    import gzip
+    full = gzip.compress(("\n".join(json.dumps(patient(f"p{i}")) for i in range(2000)) + "\n").encode())
+    f = tmp_path / "Patient.ndjson.gz"
+    f.write_bytes(full[: len(full) * 2 // 3])
+    db = tmp_path / "t.duckdb"
+    r = load(db, [f])
+    assert r.loaded > 0 and r.rejected >= 1
+    reasons = [x[0] for x in q(db, "SELECT reason FROM load_error ORDER BY line NULLS LAST")]
+    assert reasons[-1].startswith("truncated compressed file: nothing readable after line")
+
+
+def test_an_empty_json_file_is_rejected_with_its_name(tmp_path):
+    (tmp_path / "empty.json").write_bytes(b"")
+    db = tmp_path / "t.duckdb"
+    r = load(db, [tmp_path / "empty.json"])
+    assert r.rejected == 1 and r.rejected_sample[0].endswith("empty.json: invalid JSON "
+                                                            "(Input is a zero-length, empty document, at character 0)")
