@@ -278,47 +278,69 @@ def _mapped_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[Lin
         pos = end
 
 
-def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[LineChunk]:
-    with gzip.open(path, "rb") as f:
-        raw = f.fileobj
-        last_pos = 0
-        tail = b""
-        line_no = 1
-        first = True
-        while True:
-            try:
-                data = f.read(chunk_bytes)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-                # keep what decompressed; the loader reports the truncation
-                data = b""
-                truncated = str(e).split(":")[0] or "truncated gzip stream"
-            else:
-                truncated = None
+def _gunzip(path: Path, chunk_bytes: int, on_bytes) -> Iterator[bytes]:
+    """Decompressed pieces of a gzip file (multi-member too). A file that ends early yields
+    everything that decompressed, then raises TruncatedInput."""
+    with open(path, "rb") as raw:
+        d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        started = False  # has the current member received any bytes?
+        while data := raw.read(min(chunk_bytes, 4 << 20)):
             if on_bytes is not None:
-                pos = raw.tell()
-                on_bytes(pos - last_pos)
-                last_pos = pos
-            if data:
-                feed(data)
+                on_bytes(len(data))
+            while data:
+                started = True
+                try:
+                    out = d.decompress(data)
+                except zlib.error as e:
+                    raise TruncatedInput(f"corrupt compressed data ({e})") from None
+                if out:
+                    yield out
+                data = b""
+                if d.eof:  # next gzip member, if any
+                    data = d.unused_data
+                    d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                    started = False
+        if started and not d.eof:
+            raise TruncatedInput("the compressed stream ends early")
+
+
+def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[LineChunk]:
+    tail = b""
+    line_no = 1
+    first = True
+    pending: list[bytes] = []
+    size = 0
+    problem: TruncatedInput | None = None
+    pieces = _gunzip(path, chunk_bytes, on_bytes)
+    while True:
+        try:
+            piece = next(pieces)
+        except StopIteration:
+            piece = None
+        except TruncatedInput as e:
+            piece, problem = None, e
+        if piece is not None:
+            feed(piece)
             if first:
-                if data.startswith(BOM):
-                    data = data[len(BOM):]
+                if piece.startswith(BOM):
+                    piece = piece[len(BOM):]
                 first = False
-            final = not data
-            buf = tail + data if tail else data
-            if not buf:
-                if truncated:
-                    raise TruncatedInput(f"truncated compressed file: nothing readable after "
-                                         f"line {line_no - 1} ({truncated})")
-                return
-            chunk, tail, line_no = _split(buf, line_no, final)
+            pending.append(piece)
+            size += len(piece)
+            if size < chunk_bytes:
+                continue
+        final = piece is None
+        buf = tail + b"".join(pending)
+        pending, size = [], 0
+        if buf:
+            chunk, tail, line_no = _split(buf, line_no, final and problem is None)
             if chunk is not None:
                 yield chunk
-            if truncated:
+        if final:
+            if problem is not None:
                 raise TruncatedInput(f"truncated compressed file: nothing readable after "
-                                     f"line {line_no - 1} ({truncated})")
-            if final:
-                return
+                                     f"line {line_no - 1} ({problem})")
+            return
 
 
 class _Feeder:

@@ -1,7 +1,8 @@
 -- Complications recorded as Conditions: febrile neutropenia and bleeding (queries/outcomes/
 -- codes.csv concept 'adverse'), one row per Condition and kind, with onset and abatement.
 -- The CTCAE grade is Condition.severity (NCIt grade codes, CODES.md §5.4); the declared
--- condition table has no severity column yet, so the grade is NULL here (see the report).
+-- condition table has no severity column yet, so the grade is NULL here and
+-- cohort.outcomes.records.severity_from_sources fills it from the source files.
 -- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
 WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
 SELECT DISTINCT
