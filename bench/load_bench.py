@@ -97,6 +97,7 @@ src, db = sys.argv[1], sys.argv[2]
 views = [v for v in compiled_views() if v.resource == "Observation"]
 con = duckdb.connect(db)
 con.execute("SET memory_limit = '512MB'")
+con.execute("SET enable_progress_bar = false")
 install_macros(con)
 t = time.perf_counter()
 n = 0
@@ -133,7 +134,8 @@ for line in open('/proc/self/status'):
         sys.exit(f"benchmark step failed:\n{p.stderr[-3000:]}")
     out = {}
     for line in p.stdout.splitlines():
-        out.update(json.loads(line))
+        if line.startswith("{"):
+            out.update(json.loads(line))
     return out
 
 

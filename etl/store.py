@@ -40,6 +40,7 @@ def connect(db: str | Path, *, memory_limit: str | None = None,
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # our own bar is on stderr; keep stdout clean
     return con
 
 

@@ -48,7 +48,7 @@ def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months",
     tab.set_xlabel(f"{xlabel}; numbers at risk below the axis")
     for side in ("top", "right", "left"):
         tab.spines[side].set_visible(False)
-    tab.tick_params(axis="y", length=0)
+    tab.tick_params(axis="y", length=0, pad=14)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)

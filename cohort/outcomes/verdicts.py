@@ -132,7 +132,7 @@ NOTES = {
 
 # --- reproduced values -------------------------------------------------------------------------
 def _count(mask) -> int:
-    return int(pd.Series(mask).fillna(False).astype(bool).sum())
+    return sum(1 for x in mask if x is not None and not pd.isna(x) and bool(x))
 
 
 def reproduced_values(g: GroupResult) -> dict[str, Value]:
