@@ -234,6 +234,51 @@ def demo(
                           "rejected": result.rejected}, indent=2))
 
 
+# -- report -------------------------------------------------------------------------------------
+@app.command()
+def report(
+    db: Annotated[Path, typer.Option(help="DuckDB database made by `bmc load` (with the cohort "
+                                          "table bmc_cohort, unless --ids is given).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html, report.md, the "
+                                                        "figures and one CSV per table.")],
+    cutoff: Annotated[str | None, typer.Option(help="Data cut-off YYYY-MM-DD: follow-up ends "
+                                                    "there (default: each patient's last "
+                                                    "record).")] = None,
+    ids: Annotated[Path | None, typer.Option(help="Patients to analyse beside the found cohort: "
+                                                  "a CSV with patient_id (and paper_patient, "
+                                                  "e.g. sample_bundles/roles.csv) or one id per "
+                                                  "line.")] = None,
+) -> None:
+    """Reproduce the paper's analyses from DB and write the published-vs-reproduced report.
+
+    Exit codes: 0 report written, 1 failure (no cohort table, unreadable database), 2 usage
+    error (bad date, missing --ids file).
+    """
+    from datetime import date
+
+    from .errors import CohortError, UsageError
+    from .outcomes.run import write_report
+
+    try:
+        cut = date.fromisoformat(cutoff) if cutoff else None
+    except ValueError:
+        err.print(f"[red]error:[/red] --cutoff {cutoff!r}: expected a date YYYY-MM-DD")
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut,
+                                  progress=lambda msg: err.print(f"report: {msg}"))
+    except UsageError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except CohortError as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_FAIL) from None
+    err.print(f"report: {len(written)} files in {out_dir}")
+    out.print(str(written["html"]))
+
+
 def main() -> None:
     """Console-script entry point (``bmc``)."""
     try:

@@ -7,9 +7,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .survival import KaplanMeier  # noqa: E402
+from .survival import KaplanMeier
 
 COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad")
 

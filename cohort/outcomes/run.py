@@ -1,0 +1,169 @@
+"""Build the outcomes report from a database: the found cohort and a given list of patients,
+side by side, every analysis, and the published-vs-reproduced table.
+
+:func:`build_report` reads the database (through :mod:`.records`) and returns the document and
+the results; :func:`write_report` writes it. Progress is reported through a callback, so the
+CLI decides where it goes (stderr).
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..errors import DatabaseError, UsageError
+from . import plots
+from .analysis import GroupResult, analyse_group
+from .incidence import Incidence, incidence
+from .records import (
+    as_id,
+    as_key,
+    breast_cancer_patients,
+    read_found_cohort,
+    read_records,
+    regimen_table,
+)
+from .report import Document, write_document
+from .sections import build_document
+from .verdicts import Verdict, verdicts
+
+FOUND, LISTED = "found cohort", "paper's 22 as published"
+
+
+@dataclass(frozen=True)
+class IdList:
+    """Patients given by id; ``paper_patient`` maps id -> the paper's patient number."""
+
+    ids: tuple[str, ...]
+    paper_patient: dict[str, int]
+    source: str
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    document: Document
+    groups: dict[str, GroupResult]
+    verdicts: dict[str, list[Verdict]]
+    incidence: list[Incidence]
+    cutoff: date | None
+
+
+def read_id_list(path: Path) -> IdList:
+    """Patient ids from a file: a CSV with ``patient_id`` (and optionally ``paper_patient``: then
+    only rows with a paper number are taken, e.g. ``sample_bundles/roles.csv``), or one id per
+    line."""
+    if not path.is_file():
+        raise UsageError(f"--ids {path}: no such file")
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.splitlines()[0] if text.strip() else ""
+    if "patient_id" in first.split(","):
+        rows = list(csv.DictReader(text.splitlines()))
+        if "paper_patient" in rows[0] if rows else False:
+            rows = [r for r in rows if (r.get("paper_patient") or "").strip()]
+            numbers = {as_id(r["patient_id"]): int(float(r["paper_patient"])) for r in rows}
+        else:
+            numbers = {}
+        ids = tuple(as_id(r["patient_id"].strip()) for r in rows if r["patient_id"].strip())
+    else:
+        ids = tuple(as_id(x.strip()) for x in text.splitlines() if x.strip() and
+                    not x.startswith("#"))
+        numbers = {}
+    if not ids:
+        raise UsageError(f"--ids {path}: no patient ids found")
+    return IdList(ids, numbers, str(path))
+
+
+def _listed_group(ids: IdList, rec) -> pd.DataFrame:
+    """Index date of a listed patient from the record: the earliest positive marrow report or
+    marrow-metastasis Condition (the BMC diagnosis as documented)."""
+    dates = pd.concat([
+        rec.marrow_reports[["patient_key", "day"]],
+        rec.metastases.loc[rec.metastases["site"] == "marrow", ["patient_key", "onset_date"]]
+        .rename(columns={"onset_date": "day"}),
+    ]).dropna().groupby("patient_key")["day"].min()
+    g = pd.DataFrame({"patient_key": [as_key(i) for i in ids.ids]})
+    g["index_date"] = g["patient_key"].map(dates)
+    g["paper_patient"] = [ids.paper_patient.get(i) for i in ids.ids]
+    g["route"] = None
+    return g[g["index_date"].notna()].reset_index(drop=True)
+
+
+def build_report(con: duckdb.DuckDBPyConnection, *, ids: IdList | None = None,
+                 cutoff: date | None = None, found: pd.DataFrame | None = None,
+                 progress: Callable[[str], None] = lambda _: None) -> ReportResult:
+    """Analyse the found cohort (table ``bmc_cohort`` unless ``found`` is given) and, with
+    ``ids``, the listed patients; return the report document and the results."""
+    regimens = regimen_table()
+    groups: dict[str, GroupResult] = {}
+    notes: list[str] = []
+    if found is None:
+        try:
+            found = read_found_cohort(con)
+        except DatabaseError as e:
+            if ids is None:
+                raise
+            notes.append(f"No found cohort: {e}")
+    numbers = ids.paper_patient if ids else {}
+    keys: set[str] = set()
+    if found is not None:
+        found = found.copy()
+        found["patient_key"] = [as_key(str(x)) for x in found["patient_id"]]
+        found["paper_patient"] = [numbers.get(as_id(k)) for k in found["patient_key"]]
+        keys |= set(found["patient_key"])
+    if ids is not None:
+        keys |= {as_key(i) for i in ids.ids}
+    progress(f"reading records of {len(keys)} patients")
+    rec = read_records(con, keys)
+    if found is not None and len(found):
+        progress(f"analysing the {FOUND} ({len(found)} patients)")
+        groups[FOUND] = analyse_group(FOUND, rec, found, regimens, cutoff)
+    if ids is not None:
+        listed = _listed_group(ids, rec)
+        if len(listed) < len(ids.ids):
+            notes.append(f"{len(ids.ids) - len(listed)} listed patient(s) have no documented BMC "
+                         "date (no marrow report or marrow-metastasis Condition) or are not in "
+                         "the database")
+        progress(f"analysing the {LISTED if numbers else 'listed patients'} ({len(listed)})")
+        groups[LISTED] = analyse_group(LISTED, rec, listed, regimens, cutoff)
+    progress("incidence among breast-cancer patients")
+    bc = breast_cancer_patients(con)
+    inc = [incidence(label, g.patients["patient_key"], bc) for label, g in groups.items()]
+    progress("published vs reproduced")
+    verdict_rows = {label: verdicts(g) for label, g in groups.items()}
+    progress("figures")
+    figures = {}
+    for label, g in groups.items():
+        slug = "found" if label == FOUND else "listed"
+        if g.km_bmc is not None:
+            figures[f"km_bmc_{slug}"] = plots.km_png(
+                [g.km_bmc], f"Overall survival from BMC diagnosis - {label}")
+        if g.km_metastasis is not None:
+            figures[f"km_metastasis_{slug}"] = plots.km_png(
+                [g.km_metastasis], f"Overall survival from first metastasis - {label}")
+        if g.onset_logrank is not None:
+            figures[f"km_onset_{slug}"] = plots.km_png(
+                list(g.onset_logrank.groups),
+                f"OS from BMC, early (< 36 months) vs late onset - {label}")
+    doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes)
+    return ReportResult(doc, groups, verdict_rows, inc, cutoff)
+
+
+def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
+                 cutoff: date | None = None,
+                 progress: Callable[[str], None] = lambda _: None) -> tuple[ReportResult, dict]:
+    """Open ``db`` read-only, build the report and write it into ``out_dir``."""
+    from ..runner import open_database
+
+    ids = read_id_list(ids_file) if ids_file else None
+    con = open_database(db, read_only=True)
+    try:
+        result = build_report(con, ids=ids, cutoff=cutoff, progress=progress)
+    finally:
+        con.close()
+    progress(f"writing {out_dir}")
+    return result, write_document(result.document, out_dir)
