@@ -279,6 +279,234 @@ def report(
     out.print(str(written["html"]))
 
 
+# -- cohort, screen, evidence, check (cohort.definition / screen / evidence / check) ------------
+_PARAM_HELP = ("Set a definition parameter, e.g. --param smear_window_days=7 (repeatable). "
+               "Parameters: smear_window_days, smear_index_date, cytopenia_min_grade, "
+               "cytopenia_lineages, exclude_alt_causes, alt_cause_valuesets, coded_condition, "
+               "result_statuses, chemo_lookback_days, screen_min_grade (cohort/parameters.py "
+               "says why each default is what it is).")
+
+
+@contextlib.contextmanager
+def _cohort_errors():
+    """Cohort errors -> message and exit code: 2 for usage errors, 1 for everything else."""
+    from .errors import CohortError, UsageError
+
+    try:
+        yield
+    except UsageError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except (CohortError, EtlError) as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_FAIL) from None
+
+
+def _check_format(fmt: str, out_file: Path | None) -> None:
+    from .errors import UsageError
+    from .output import FORMATS
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt == "parquet" and out_file is None:
+        raise UsageError("--format parquet needs --out FILE")
+
+
+def _emit(df, fmt: str, out_file: Path | None, title: str) -> None:
+    """Data to --out or stdout in the chosen format."""
+    from .output import text, write_parquet
+
+    if fmt == "parquet":
+        write_parquet(df, out_file)
+        return
+    if fmt == "table":
+        t = Table(title=title, show_edge=False, title_justify="left")
+        for c in df.columns:
+            t.add_column(str(c), overflow="fold")
+        from .output import records
+        for r in records(df):
+            t.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+                        for v in r.values()))
+        if out_file:
+            with out_file.open("w") as fh:
+                Console(file=fh, width=200, highlight=False).print(t)
+        else:
+            out.print(t)
+        return
+    data = text(df, fmt)
+    if out_file:
+        out_file.write_text(data)
+    else:
+        sys.stdout.write(data)
+
+
+def _print_funnel(funnel, notes: list[str]) -> None:
+    """The funnel as plain aligned lines (stderr is often a log file, not a terminal)."""
+    import pandas as pd
+
+    def n(v) -> str:
+        return "" if pd.isna(v) else str(int(v))
+
+    err.print("attrition, per person (lost only = fails this rule and passes every other):",
+              markup=False)
+    err.print(f"  {'step':>4}  {'rule':22} {'patients':>8} {'removed':>8} {'lost only':>9} "
+              f"{'coded BMC':>9}  description", markup=False)
+    for r in funnel.itertuples():
+        name = r.rule if r.kind == "rule" else f"route: {r.rule}"
+        err.print(f"  {n(r.step):>4}  {name:22} {n(r.patients):>8} {n(r.excluded):>8} "
+                  f"{n(r.lost_only_by_rule):>9} {n(r.lost_only_with_coded_dx):>9}  "
+                  f"{r.description}", markup=False, soft_wrap=True)
+    for note in notes:
+        err.print(f"note: {note}", markup=False, soft_wrap=True)
+
+
+def _open(db: Path):
+    from .runner import check_loaded, open_database
+
+    con = open_database(db)
+    check_loaded(con, str(db))
+    return con
+
+
+@app.command()
+def cohort(
+    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
+    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
+    format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
+                                                             "(required for parquet).")] = None,
+) -> None:
+    """Find the BMC cohort: the cohort to stdout (or --out), the attrition funnel to stderr.
+
+    The tables bmc_cohort, bmc_funnel, bmc_evidence, ... and bmc_parameter stay in DB.
+    Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
+    """
+    from .definition import build_cohort
+    from .parameters import parse_pairs
+
+    with _cohort_errors():
+        params = parse_pairs(param or [])
+        _check_format(format, out_file)
+        con = _open(db)
+        try:
+            result = build_cohort(con, params)
+        finally:
+            con.close()
+    _print_funnel(result.funnel, result.notes)
+    c = result.counts
+    err.print(f"cohort {c['cohort']} of {c['patients']} patients (histology only "
+              f"{c['histology_only']}, smear only {c['smear_only']}, both {c['both']}; "
+              f"without a coded marrow diagnosis {c['without_coded_marrow_dx']})")
+    _emit(result.cohort, format, out_file, "BMC cohort")
+
+
+@app.command()
+def screen(
+    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
+    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
+    format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
+                                                             "(required for parquet).")] = None,
+) -> None:
+    """Screen for unrecognised BMC: ranked patients with tier (1, 2, excluded) and reasons.
+
+    Tier 1 meets the definition without a coded marrow diagnosis or marrow report; tier 2 has
+    bone metastases and unexplained cytopenia of grade >= 2 and no nRBC result (get a smear).
+    Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
+    """
+    from .parameters import parse_pairs
+    from .screen import run_screen
+
+    with _cohort_errors():
+        params = parse_pairs(param or [])
+        _check_format(format, out_file)
+        con = _open(db)
+        try:
+            result = run_screen(con, params)
+        finally:
+            con.close()
+    _print_funnel(result.cohort.funnel, result.notes)
+    c = result.counts
+    err.print(f"screen: tier 1 {c['1']}, tier 2 {c['2']}, excluded {c['excluded']}")
+    _emit(result.screen, format, out_file, "BMC screen")
+
+
+@app.command()
+def evidence(
+    patient_id: Annotated[str, typer.Argument(help="The Patient id (with or without 'Patient/').")],
+    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
+    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
+    format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+) -> None:
+    """The evidence ledger of one patient: each rule's outcome (stderr) and the resources
+    behind it, with values, grades and source file and line (stdout).
+
+    Exit codes: 0 done, 1 failure (unknown patient, missing or unloaded database), 2 usage error.
+    """
+    from .evidence import evidence as run_evidence
+    from .parameters import parse_pairs
+
+    with _cohort_errors():
+        params = parse_pairs(param or [])
+        _check_format(format, out_file)
+        con = _open(db)
+        try:
+            result = run_evidence(con, patient_id, params)
+        finally:
+            con.close()
+    r = result.rules
+    verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
+    err.print(f"Patient/{result.patient_id}: {verdict}")
+    for rule in ("rule_breast_cancer", "rule_marrow_evidence", "rule_smear_cytopenia",
+                 "rule_no_alt_cause"):
+        err.print(f"  {rule.removeprefix('rule_'):18} {'pass' if r[rule] else 'FAIL'}")
+    if result.cohort_row:
+        row = result.cohort_row
+        err.print(f"  index date {str(row['index_date'])[:10]}, route {row['route']}")
+    _emit(result.ledger, format, out_file, f"evidence for Patient/{result.patient_id}")
+
+
+@app.command()
+def check(
+    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
+    truth: Annotated[Path, typer.Option(help="CSV with columns patient_id,label (1/0).")],
+    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
+    format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+) -> None:
+    """Check the definition against known cases: sensitivity, PPV and the confusion counts
+    (stdout); the disagreements with their failed rules (stderr).
+
+    Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error (bad truth file).
+    """
+    import pandas as pd
+
+    from .check import check as run_check
+    from .parameters import parse_pairs
+
+    with _cohort_errors():
+        params = parse_pairs(param or [])
+        if format == "parquet":
+            from .errors import UsageError
+            raise UsageError("check prints a summary; --format must be table, csv or json")
+        _check_format(format, None)
+        con = _open(db)
+        try:
+            result = run_check(con, truth, params)
+        finally:
+            con.close()
+    for row in result.disagreements.itertuples():
+        err.print(f"{row.disagreement}: Patient/{row.patient_id} (failed rules: "
+                  f"{row.failed_rules or 'none'})")
+    if result.unknown_ids:
+        err.print(f"note: {len(result.unknown_ids)} labelled id(s) are not in the database")
+    if result.unlabelled_in_cohort:
+        err.print(f"note: {result.unlabelled_in_cohort} cohort patient(s) have no label")
+    _emit(pd.DataFrame([result.summary()]), format, None, "check against known cases")
+
+
 def main() -> None:
     """Console-script entry point (``bmc``)."""
     try:

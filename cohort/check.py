@@ -1,0 +1,124 @@
+"""Checking a definition against known cases: sensitivity, PPV and the confusion counts.
+
+The truth file is a CSV with columns ``patient_id`` and ``label`` (1 = has BMC by the
+reference standard, 0 = does not; true/false and yes/no are read too). The labelled patients
+are the evaluated population: a cohort member without a label is counted apart
+(``unlabelled_in_cohort``), never as a false positive, and a labelled id that is not in the
+database is reported (``unknown_ids``), never silently dropped into the negatives.
+Sensitivity = TP / (TP + FN); PPV = TP / (TP + FP); both are None when undefined.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .definition import ensure_built
+from .errors import UsageError
+
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f"}
+
+
+@dataclass
+class CheckResult:
+    """Confusion counts and the metrics derived from them, plus the disagreements."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    unknown_ids: list[str] = field(default_factory=list)
+    unlabelled_in_cohort: int = 0
+    disagreements: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def ppv(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def specificity(self) -> float | None:
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn,
+                "sensitivity": self.sensitivity, "ppv": self.ppv,
+                "specificity": self.specificity, "unknown_ids": len(self.unknown_ids),
+                "unlabelled_in_cohort": self.unlabelled_in_cohort}
+
+
+def read_truth(path: str | Path) -> dict[str, bool]:
+    """patient_id -> label from the truth CSV; :class:`UsageError` names what is wrong."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{path}: no such truth file")
+    labels: dict[str, bool] = {}
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"patient_id", "label"} <= set(reader.fieldnames):
+            raise UsageError(f"{path}: needs columns patient_id and label, found "
+                             f"{', '.join(reader.fieldnames or []) or 'none'}")
+        for n, row in enumerate(reader, start=2):
+            pid = (row["patient_id"] or "").strip().removeprefix("Patient/")
+            value = (row["label"] or "").strip().lower()
+            if not pid:
+                raise UsageError(f"{path} line {n}: empty patient_id")
+            if value in _TRUE:
+                label = True
+            elif value in _FALSE:
+                label = False
+            else:
+                raise UsageError(f"{path} line {n}: label must be 1 or 0, got {row['label']!r}")
+            if pid in labels and labels[pid] != label:
+                raise UsageError(f"{path} line {n}: patient listed twice with different labels")
+            labels[pid] = label
+    return labels
+
+
+def confusion(predicted: set[str], labels: Mapping[str, bool], known: set[str]) -> CheckResult:
+    """Pure: compare the predicted positives with the labels over the labelled, known ids."""
+    tp = fp = fn = tn = 0
+    unknown = sorted(pid for pid in labels if pid not in known)
+    rows = []
+    for pid, label in labels.items():
+        if pid not in known:
+            continue
+        hit = pid in predicted
+        if hit and label:
+            tp += 1
+        elif hit:
+            fp += 1
+            rows.append((pid, "false positive"))
+        elif label:
+            fn += 1
+            rows.append((pid, "false negative"))
+        else:
+            tn += 1
+    unlabelled = len(predicted - set(labels))
+    return CheckResult(tp, fp, fn, tn, unknown, unlabelled,
+                       pd.DataFrame(rows, columns=["patient_id", "disagreement"]))
+
+
+def check(con: duckdb.DuckDBPyConnection, truth_csv: str | Path,
+          params: Mapping[str, Any] | None = None) -> CheckResult:
+    """Compare the cohort built with ``params`` against the labels in ``truth_csv``."""
+    labels = read_truth(truth_csv)
+    ensure_built(con, params)
+    predicted = {r[0] for r in con.execute("SELECT patient_id FROM bmc_cohort").fetchall()}
+    known = {r[0] for r in con.execute("SELECT patient_id FROM bmc_patient").fetchall()}
+    result = confusion(predicted, labels, known)
+    if len(result.disagreements):
+        why = con.execute(
+            "SELECT patient_id, failed_rules FROM bmc_patient_rule WHERE list_contains(?, patient_id)",
+            [list(result.disagreements.patient_id)]).df()
+        result.disagreements = result.disagreements.merge(why, on="patient_id", how="left")
+    return result

@@ -1,0 +1,138 @@
+"""The BMC cohort: build it from a loaded database, with its attrition funnel and counts.
+
+A patient is in the cohort when they have breast cancer and bone-marrow involvement shown by
+histology/cytology (a marrow-metastasis Condition or a positive marrow pathology report) or by
+a leuko-erythroblastic smear (nRBC > 0) with cytopenia of CTCAE grade >= 1 in a window around
+it and no alternative cause (haemolysis, MDS, MPN). The rules are SQL in ``queries/bmc/``; the
+code lists, units and CTCAE thresholds are CSV in ``queries/reference/``; the parameters and
+why their defaults are what they are live in :mod:`cohort.parameters`.
+
+Assumptions worth stating (details in the query headers):
+
+* dates are the calendar day as written in the resource (local time, never shifted to UTC);
+  a partial date ('2019-03') stands for every day it denotes and sorts as its first day;
+* a lab value whose unit cannot be converted is reported (``lab_issues``), never graded;
+* the LLN is the result's own sex-matched reference range, else CODES.md §4.3's default;
+* the smear-route index date is the nRBC result's date (parameter ``smear_index_date``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .parameters import resolve
+from .runner import RunInfo, run_group
+
+COHORT_COLUMNS = ("patient_id", "index_date", "route", "histology_date", "smear_date",
+                  "anemia_grade", "platelet_grade", "wbc_grade", "anc_grade",
+                  "nrbc_per_100_wbc", "coded_marrow_dx", "marrow_report", "breast_cancer_date")
+
+
+@dataclass
+class CohortResult:
+    """The cohort (one row per patient), the funnel, counts and what the user should know.
+
+    ``funnel`` has one row per rule (patients left, removed at that step, lost only by that
+    rule, of those with a coded marrow diagnosis) and one per route (histology only, smear
+    only, both). ``lab_issues`` lists values that could not be used because of their unit.
+    """
+
+    cohort: pd.DataFrame
+    funnel: pd.DataFrame
+    counts: dict[str, int]
+    params: dict[str, Any]
+    lab_issues: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def record_parameters(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> None:
+    """Leave the parameters that built the ``bmc_*`` tables beside them, for SQL users."""
+    from .parameters import BY_NAME
+
+    con.execute("CREATE OR REPLACE TABLE bmc_parameter (name VARCHAR, value VARCHAR, why VARCHAR)")
+    con.executemany("INSERT INTO bmc_parameter VALUES (?, ?, ?)",
+                    [(k, BY_NAME[k].show(v), BY_NAME[k].why) for k, v in params.items()])
+
+
+def built_with(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    """The parameters the current ``bmc_*`` tables were built with (None if never built)."""
+    try:
+        return dict(con.execute("SELECT name, value FROM bmc_parameter").fetchall())
+    except duckdb.CatalogException:
+        return None
+
+
+def _lab_issues(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("""
+        SELECT analyte, unit_raw AS unit, unit_status, count(*) AS n_values,
+               count(DISTINCT patient_key) AS n_patients
+        FROM bmc_lab
+        WHERE unit_status NOT IN ('ok') AND analyte NOT IN ('nrbc_ratio', 'nrbc_abs')
+          AND list_contains(?, coalesce(status, 'unknown'))
+        GROUP BY analyte, unit_raw, unit_status
+        ORDER BY n_values DESC, analyte""", [list(_statuses(con))]).df()
+
+
+def _statuses(con: duckdb.DuckDBPyConnection) -> list[str]:
+    value = (built_with(con) or {}).get("result_statuses", "")
+    return [v for v in value.split(",") if v]
+
+
+def issue_notes(lab_issues: pd.DataFrame) -> list[str]:
+    """One line per unusable unit: what, how many, where to look."""
+    return [f"{int(r.n_values)} {r.analyte} value(s) of {int(r.n_patients)} patient(s) not graded: "
+            f"{r.unit_status}{f' ({r.unit!r})' if r.unit is not None else ''}; see bmc_lab.unit_status"
+            for r in lab_issues.itertuples()]
+
+
+def build_cohort(con: duckdb.DuckDBPyConnection,
+                 params: Mapping[str, Any] | None = None) -> CohortResult:
+    """Run the cohort stages on a loaded database and return the cohort and its funnel.
+
+    ``params`` are overrides of :mod:`cohort.parameters` (unknown names raise
+    :class:`~cohort.errors.UsageError`). The ``bmc_*`` tables and ``bmc_parameter`` are left
+    in the database for SQL users.
+    """
+    values = resolve(params)
+    info: RunInfo = run_group(con, "cohort", values)
+    record_parameters(con, values)
+    cohort = con.execute(
+        f"SELECT {', '.join(COHORT_COLUMNS)} FROM bmc_cohort ORDER BY index_date, patient_id").df()
+    funnel = con.execute(
+        "SELECT kind, step, rule, description, patients, excluded, lost_only_by_rule, "
+        "lost_only_with_coded_dx FROM bmc_funnel ORDER BY step").df()
+    route = dict(zip(funnel.rule, funnel.patients, strict=True))
+    counts = {
+        "patients": int(route["population"]),
+        "breast_cancer": int(route["breast_cancer"]),
+        "cohort": len(cohort),
+        "histology_only": int(route["histology only"]),
+        "smear_only": int(route["smear only"]),
+        "both": int(route["both"]),
+        "without_coded_marrow_dx": int((~cohort.coded_marrow_dx.astype(bool)).sum()),
+    }
+    issues = _lab_issues(con)
+    return CohortResult(cohort, funnel, counts, values, issues,
+                        info.notes + issue_notes(issues), info.timings)
+
+
+def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,
+                 group: str = "cohort") -> dict[str, Any]:
+    """Build the ``bmc_*`` tables unless they exist with exactly these parameters."""
+    from .parameters import BY_NAME
+
+    values = resolve(params)
+    wanted = {k: BY_NAME[k].show(v) for k, v in values.items()}
+    table = "bmc_cohort" if group == "cohort" else "bmc_screen"
+    exists = con.execute("SELECT count(*) FROM information_schema.tables "
+                         "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchone()[0]
+    if not exists or built_with(con) != wanted:
+        build_cohort(con, values)
+        if group == "screen":
+            run_group(con, "screen", values)
+    return values

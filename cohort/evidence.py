@@ -1,0 +1,59 @@
+"""The evidence ledger of one patient: every rule, its outcome, and the resources behind it.
+
+What a reviewer opens to check a case: for each rule, the resources that were looked at,
+whether each counted, values in canonical units with the raw ones beside them, CTCAE grades
+with the LLN used and where it came from, and the source file with line or bundle entry.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .definition import ensure_built
+from .errors import CohortError
+
+RULES = ("rule_breast_cancer", "rule_marrow_evidence", "rule_smear_cytopenia", "rule_no_alt_cause")
+LEDGER_COLUMNS = ("rule", "role", "counted", "resource_key", "date", "date_precision", "code",
+                  "value", "unit", "value_raw", "unit_raw", "comparator", "grade", "lln",
+                  "lln_source", "note", "source_file", "source_line", "source_entry")
+
+
+class UnknownPatient(CohortError):
+    """No Patient with that id was loaded."""
+
+
+@dataclass
+class EvidenceResult:
+    """One patient's rule outcomes, cohort row (if any) and ledger."""
+
+    patient_id: str
+    rules: dict[str, Any]
+    cohort_row: dict[str, Any] | None
+    ledger: pd.DataFrame
+
+
+def evidence(con: duckdb.DuckDBPyConnection, patient_id: str,
+             params: Mapping[str, Any] | None = None) -> EvidenceResult:
+    """The ledger of ``patient_id`` (the Patient id, with or without 'Patient/').
+
+    Uses the ``bmc_*`` tables when they were built with these parameters, else builds them.
+    """
+    pid = patient_id.removeprefix("Patient/")
+    ensure_built(con, params)
+    row = con.execute(
+        f"SELECT breast_cancer, histology, coded_marrow_dx, marrow_report, nrbc_positive, "
+        f"smear, smear_date, alt_cause, alt_causes, {', '.join(RULES)}, in_cohort, failed_rules "
+        f"FROM bmc_patient_rule WHERE patient_id = ?", [pid]).df()
+    if row.empty:
+        raise UnknownPatient(f"no Patient with id {pid!r} in this database")
+    rules = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.iloc[0].items()}
+    cohort = con.execute("SELECT * EXCLUDE (patient_key) FROM bmc_cohort WHERE patient_id = ?",
+                         [pid]).df()
+    ledger = con.execute(
+        f"SELECT {', '.join(LEDGER_COLUMNS)} FROM bmc_evidence WHERE patient_id = ? "
+        f"ORDER BY rule, date, resource_key", [pid]).df()
+    return EvidenceResult(pid, rules, cohort.iloc[0].to_dict() if len(cohort) else None, ledger)

@@ -1,0 +1,44 @@
+"""Screening for unrecognised BMC: who should be looked at (tier 1) or get a smear (tier 2).
+
+Tier 1 meets the cohort definition but nobody named it (no coded marrow diagnosis, no marrow
+pathology report). Tier 2 has breast cancer with bone metastases and a cytopenia of grade >= 2
+that chemotherapy in the preceding weeks does not explain, and no nRBC result on file -- the
+paper's "bone metastases and otherwise unexplained cytopenia". Patients a rule removed (an
+alternative cause, chemotherapy) are listed as tier 'excluded' with the reason, not hidden.
+The rules are ``queries/bmc/screen_*.sql``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .definition import CohortResult, build_cohort
+from .runner import run_group
+
+SCREEN_COLUMNS = ("rank", "patient_id", "tier", "reasons", "worst_grade", "finding_date")
+
+
+@dataclass
+class ScreenResult:
+    """The ranked screen (one row per patient) and counts per tier."""
+
+    screen: pd.DataFrame
+    counts: dict[str, int]
+    cohort: CohortResult
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_screen(con: duckdb.DuckDBPyConnection,
+               params: Mapping[str, Any] | None = None) -> ScreenResult:
+    """Build the cohort, then the screen; ``bmc_screen`` is left in the database."""
+    cohort = build_cohort(con, params)
+    info = run_group(con, "screen", cohort.params)
+    screen = con.execute(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen ORDER BY rank").df()
+    counts = {t: int((screen.tier == t).sum()) for t in ("1", "2", "excluded")}
+    return ScreenResult(screen, counts, cohort, cohort.notes + info.notes,
+                        {**cohort.timings, **info.timings})
