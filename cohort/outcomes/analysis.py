@@ -105,7 +105,7 @@ def _per_patient(rec: Records, group: pd.DataFrame, draws: pd.DataFrame, regimen
     df["onset"] = np.where(df["interval_months"].isna(), None,
                            np.where(df["early_onset"], "early", "late"))
     df["inclusion_rule_met"] = tables.inclusion_rule_met(df)
-    sort = df["paper_patient"].fillna(10_000) if "paper_patient" in df else 0
+    sort = pd.to_numeric(df["paper_patient"], errors="coerce").fillna(10_000)
     return df.assign(_s=sort).sort_values(["_s", "index_date", "label"]).drop(columns="_s") \
              .reset_index(drop=True)
 

@@ -1,0 +1,103 @@
+"""The report renders: the HTML parses and embeds its figures, the Markdown has the same
+sections, every table is a CSV; and ``bmc report`` keeps its exit codes and messages."""
+from __future__ import annotations
+
+import base64
+import csv
+from html.parser import HTMLParser
+
+from outcomes_db import sample_db, sample_report
+from typer.testing import CliRunner
+
+from cohort.cli import app
+from cohort.outcomes.published import load_published
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict[str, int] = {}
+        self.images: list[str] = []
+        self.h2: list[str] = []
+        self._in_h2 = False
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag == "h2":
+            self._in_h2 = True
+            self.h2.append("")
+        if tag in ("table", "tr", "td", "th", "details", "figure"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+        if tag in ("table", "tr", "td", "th", "details", "figure"):
+            assert self.stack and self.stack[-1] == tag, f"unbalanced </{tag}>"
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2[-1] += data
+
+
+def test_html_parses_and_embeds_png_figures():
+    _, written = sample_report()
+    p = _Collect()
+    p.feed(written["html"].read_text(encoding="utf-8"))
+    p.close()
+    assert p.stack == []
+    assert len(p.images) >= 6  # 3 figures per group, 2 groups
+    for src in p.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http" not in "".join(p.images)  # self-contained
+    assert p.tags["table"] >= 10
+    assert p.h2[:3] == ["Published vs reproduced", "Table I - at primary diagnosis",
+                        "Table II - at BMC diagnosis"]
+
+
+def test_markdown_has_the_same_sections_and_csvs_exist():
+    result, written = sample_report()
+    md = written["markdown"].read_text(encoding="utf-8")
+    for s in result.document.sections:
+        assert f"## {s.title}" in md
+    for img in result.document.images():
+        assert f"]({img.name})" in md and written[img.name].is_file()
+    for t in result.document.tables():
+        if t.csv:
+            assert (written["html"].parent / f"{t.csv}.csv").is_file()
+    with (written["html"].parent / "published_vs_reproduced.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(1 for p in load_published() if not p.table)
+    with (written["html"].parent / "table_cells_vs_published.csv").open(newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == sum(1 for p in load_published() if p.table)
+
+
+def test_cli_report_writes_the_report(tmp_path):
+    res = CliRunner().invoke(app, ["report", "--db", str(sample_db()), "--out", str(tmp_path),
+                                   "--cutoff", "2010-06-30"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "report.md").is_file()
+
+
+def test_cli_report_usage_errors(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", "--db", str(sample_db()), "--out", str(tmp_path),
+                              "--cutoff", "30.06.2010"])
+    assert res.exit_code == 2
+    assert "error: --cutoff '30.06.2010': expected a date YYYY-MM-DD" in res.output
+    res = runner.invoke(app, ["report", "--db", str(sample_db()), "--out", str(tmp_path),
+                              "--ids", str(tmp_path / "missing.csv")])
+    assert res.exit_code == 2
+    assert f"error: --ids {tmp_path / 'missing.csv'}: no such file" in res.output
+
+
+def test_cli_report_without_a_database(tmp_path):
+    db = tmp_path / "none.duckdb"
+    res = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1
+    assert f"error: {db}: no such database file" in res.output
