@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
+import time
 from html.parser import HTMLParser
+from pathlib import Path
 
+import pytest
 from outcomes_db import sample_db, sample_report
 from typer.testing import CliRunner
 
@@ -101,3 +105,20 @@ def test_cli_report_without_a_database(tmp_path):
     res = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "r")])
     assert res.exit_code == 1
     assert f"error: {db}: no such database file" in res.output
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    """bmc demo: sample -> database -> cohort -> screen -> report, with the short summary."""
+    started = time.perf_counter()
+    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert time.perf_counter() - started < 60
+    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    assert summary["cohort"]["cohort"] > 0 and summary["cohort"]["patients"] > summary["cohort"]["cohort"]
+    listed = summary["median_os_from_bmc"]["paper's 22 as published"]
+    assert listed["months"] == pytest.approx(19.0, abs=0.05)
+    assert summary["published_vs_reproduced"]["reproduced"] > 400
+    html = Path(summary["report"])
+    assert html == tmp_path / "report" / "report.html" and html.is_file()
+    assert (tmp_path / "report" / "published_vs_reproduced.csv").is_file()
