@@ -23,20 +23,29 @@ import duckdb
 REFERENCE_PATTERN = r"^(?:.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-\.]{1,64})(?:/_history/[^/]+)?$"
 CONDITIONAL_TYPE = r"(?:^|/)([A-Z][A-Za-z]+)\?"
 
+# The common case, a plain relative ``Type/id``, is recognised with one cheap full match and
+# returned as it is (it is already the key); only other forms pay for the extraction.
+PLAIN_PATTERN = r"[A-Z][A-Za-z]+/[A-Za-z0-9\-\.]{1,64}"
+
 _MACROS = (
+    """
+CREATE OR REPLACE MACRO bmc_literal_key(parts, ref, typ) AS (
+  CASE
+    WHEN parts.type = '' THEN ref
+    WHEN typ IS NULL OR parts.type = typ THEN parts.type || '/' || parts.id
+  END
+)
+""",
     f"""
 CREATE OR REPLACE MACRO bmc_reference_key(ref, typ) AS (
   CASE
     WHEN ref IS NULL OR ref = '' THEN NULL
+    WHEN regexp_full_match(ref, '{PLAIN_PATTERN}') THEN
+      CASE WHEN typ IS NULL OR split_part(ref, '/', 1) = typ THEN ref END
     WHEN starts_with(ref, '#') OR starts_with(ref, 'urn:') THEN ref
     WHEN contains(ref, '?') THEN
       CASE WHEN typ IS NULL OR regexp_extract(ref, '{CONDITIONAL_TYPE}', 1) = typ THEN ref END
-    WHEN regexp_matches(ref, '{REFERENCE_PATTERN}') THEN
-      CASE WHEN typ IS NULL OR regexp_extract(ref, '{REFERENCE_PATTERN}', 1) = typ
-           THEN regexp_extract(ref, '{REFERENCE_PATTERN}', 1) || '/'
-                || regexp_extract(ref, '{REFERENCE_PATTERN}', 2)
-      END
-    ELSE ref
+    ELSE bmc_literal_key(regexp_extract(ref, '{REFERENCE_PATTERN}', ['type', 'id']), ref, typ)
   END
 )
 """,

@@ -99,3 +99,41 @@ def test_keys_join_a_reference_to_its_target():
     rows = evaluate_view(connection, view, [obs])
     assert rows == [{"resource_key": "Observation/hgb-1", "patient_key": "Patient/p1",
                      "encounter_key": None}]
+
+
+# The definition before the plain-``Type/id`` fast path: the macro must agree with it.
+_REFERENCE_MACRO_BY_THE_BOOK = """
+CREATE OR REPLACE MACRO ref_key_by_the_book(ref, typ) AS (
+  CASE
+    WHEN ref IS NULL OR ref = '' THEN NULL
+    WHEN starts_with(ref, '#') OR starts_with(ref, 'urn:') THEN ref
+    WHEN contains(ref, '?') THEN
+      CASE WHEN typ IS NULL OR regexp_extract(ref, '{cond}', 1) = typ THEN ref END
+    WHEN regexp_matches(ref, '{lit}') THEN
+      CASE WHEN typ IS NULL OR regexp_extract(ref, '{lit}', 1) = typ
+           THEN regexp_extract(ref, '{lit}', 1) || '/' || regexp_extract(ref, '{lit}', 2)
+      END
+    ELSE ref
+  END
+)
+"""
+
+_REFERENCES = [
+    "Patient/123", "Patient/a.b-c", "Patient/" + "x" * 64, "Patient/" + "x" * 65, "Patient/a_b",
+    "patient/1", "P/1", "Patient/", "/Patient/1", "Patient/1/", "Patient/1/_history/2",
+    "Patient/1/_history/", "https://h/fhir/Patient/1", "https://h/fhir/Patient/1/_history/9",
+    "http://h/Patient/" + "y" * 65, "urn:uuid:1234", "urn:oid:1.2", "#c1", "#", "Patient?x=1",
+    "Practitioner?identifier=a|b", "https://h/Organization?identifier=a|b", "Patient/1?x",
+    "Observation/1 ", " Patient/1", "Pa tient/1", "Patient/ä", "", None, "no-slash",
+    "http://h/fhir/Patient/1/extra"]
+
+
+@pytest.mark.parametrize("typ", [None, "Patient", "Organization", "Practitioner"])
+def test_fast_path_agrees_with_the_regular_expressions(con, typ):
+    from etl.viewdef.macros import CONDITIONAL_TYPE, REFERENCE_PATTERN
+
+    con.execute(_REFERENCE_MACRO_BY_THE_BOOK.replace("{cond}", CONDITIONAL_TYPE)
+                .replace("{lit}", REFERENCE_PATTERN))
+    for ref in _REFERENCES:
+        want = con.execute("SELECT ref_key_by_the_book($r, $t)", {"r": ref, "t": typ}).fetchone()
+        assert key(con, ref, typ) == want[0], ref
