@@ -8,8 +8,10 @@
 --     a converted value outside ref_analyte's plausible range is 'implausible'.
 --   * lln: the result's own referenceRange.low (type normal or untyped), the range whose
 --     appliesTo names the patient's sex first, else one without a sex; converted with the
---     range's own unit, or the value's unit when the range has none. Without a usable range:
---     ref_default_range for the patient's sex (CODES.md §4.3).
+--     range's own unit, or the value's unit when the range has none (the view carries the
+--     range's unit text, not its UCUM code); a converted LLN outside the analyte's plausible
+--     range is a unit mix-up and is not used. Without a usable range: ref_default_range for
+--     the patient's sex (CODES.md §4.3).
 --   * usable: status in $result_statuses; a preliminary result is dropped when a final,
 --     amended or corrected result of the same analyte was taken at the same time (a result
 --     re-sent under a new id); entered-in-error / cancelled never count. nRBC rows only need
@@ -93,8 +95,10 @@ range_pick AS (
          AND rg.component_no = c.component_no
     LEFT JOIN units ur ON ur.analyte = c.analyte
          AND ur.unit_key = lower(replace(replace(replace(rg.low_unit, ' ', ''), 'µ', 'u'), 'μ', 'u'))
+    JOIN ref_analyte a ON a.analyte = c.analyte
     WHERE (rg.applies_sex IS NULL OR rg.applies_sex = c.sex)
-      AND rg.low_value * coalesce(ur.factor, CASE WHEN rg.low_unit IS NULL THEN c.factor END) IS NOT NULL
+      AND rg.low_value * coalesce(ur.factor, CASE WHEN rg.low_unit IS NULL THEN c.factor END)
+          BETWEEN a.plausible_low AND a.plausible_high
 ),
 default_pick AS (
     SELECT c._rid, c.value_source, c.component_no, c.analyte, d.low AS lln,
