@@ -19,7 +19,7 @@ import pandas as pd
 from .definition import CohortResult, build_cohort
 from .runner import run_group
 
-SCREEN_COLUMNS = ("rank", "patient_id", "tier", "reasons", "worst_grade", "finding_date")
+SCREEN_COLUMNS = ("patient_id", "tier", "reasons", "rank", "worst_grade", "finding_date")
 
 
 @dataclass

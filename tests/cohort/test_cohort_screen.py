@@ -1,0 +1,204 @@
+"""Screening: tier 1 (meets the definition, nobody named it), tier 2 (bone metastases and
+otherwise unexplained cytopenia, no smear on file), and exclusions shown with their reason.
+Also: checking a definition against known labels."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from cohort.check import check, confusion, read_truth
+from cohort.errors import UsageError
+from cohort.evidence import UnknownPatient, evidence
+from cohort.screen import run_screen
+from tests.cohort.test_cohort_charts import ICD10CM, Chart, at, build_db, fhir_id
+
+DAY = date(2006, 3, 1)
+
+
+def d(offset: int = 0) -> str:
+    return (DAY + timedelta(days=offset)).isoformat()
+
+
+CHARTS: dict[str, Chart] = {}
+
+
+def mets(name: str, bone: bool = True) -> Chart:
+    """Breast cancer with bone metastases since a year before DAY, normal counts."""
+    ch = Chart(name)
+    ch.breast_cancer(onset="2002-04-04")
+    if bone:
+        ch.bone_mets(onset=d(-365))
+    else:
+        ch.condition((ICD10CM, "C78.7"), onset=d(-365))  # liver
+    ch.cbc(at(d(-200)))
+    CHARTS[name] = ch
+    return ch
+
+
+# tier 1: the smear rule met, nothing coded
+t1 = mets("tier1_smear")
+t1.cbc(at(d()), hgb=8.8, nrbc=7)
+t1_known = mets("known_coded")
+t1_known.cbc(at(d()), hgb=8.8, nrbc=7)
+t1_known.marrow_dx(onset=d())
+t1_report = mets("known_report_negative")   # a marrow report exists (negative): not tier 1
+t1_report.cbc(at(d()), hgb=8.8, nrbc=7)
+t1_report.marrow_report(at(d(3)), conclusion=("http://snomed.info/sct", "260385009"))
+t1_alt = mets("excluded_alt_cause")
+t1_alt.cbc(at(d()), hgb=8.8, nrbc=7)
+t1_alt.condition((ICD10CM, "D46.9"), onset=d(-30))
+
+# tier 2: grade >= 2 cytopenia, no chemotherapy in the 21 days before, no nRBC on file
+t2 = mets("tier2_plain")
+t2.cbc(at(d()), plt=60)
+t2_22 = mets("tier2_chemo_22_days_before")
+t2_22.chemo(at(d(-22)))
+t2_22.cbc(at(d()), plt=60)
+t2_21 = mets("excluded_chemo_21_days_before")
+t2_21.chemo(at(d(-21)))
+t2_21.cbc(at(d()), plt=60)
+t2_same_day = mets("tier2_chemo_same_day_after_draw")
+t2_same_day.cbc(at(d(), "07:30:00+01:00"), plt=60)
+t2_same_day.chemo(at(d(), "10:00:00+01:00"))
+t2_trastuzumab = mets("tier2_after_trastuzumab")
+t2_trastuzumab.chemo(at(d(-10)), rxnorm="224905")
+t2_trastuzumab.cbc(at(d()), plt=60)
+t2_smear = mets("not_screened_nrbc_on_file")
+t2_smear.cbc(at(d()), plt=60, nrbc=0)
+t2_g1 = mets("not_screened_grade_1")
+t2_g1.cbc(at(d()), hgb=10.5)
+t2_liver = mets("not_screened_no_bone_mets", bone=False)
+t2_liver.cbc(at(d()), plt=60)
+t2_before = mets("not_screened_cytopenia_before_bone_mets")
+t2_before.cbc(at(d(-400)), plt=60)
+t2_eie = mets("not_screened_entered_in_error")
+t2_eie.lab("hgb", 6.1, at(d()), low=12.0, status="entered-in-error")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build_db(tmp_path_factory.mktemp("screen"), list(CHARTS.values()))
+
+
+@pytest.fixture(scope="module")
+def screen(db):
+    return run_screen(db)
+
+
+def tiers(result) -> dict[str, str]:
+    return {p.replace("-", "_"): t for p, t in zip(result.screen.patient_id, result.screen.tier,
+                                                    strict=True)}
+
+
+def reasons(result, name: str) -> str:
+    s = result.screen
+    return s[s.patient_id == fhir_id(name)].reasons.iloc[0]
+
+
+def test_tier_1_is_a_case_the_definition_finds_but_nobody_coded(screen):
+    t = tiers(screen)
+    assert t["tier1_smear"] == "1"
+    assert "known_coded" not in t and "known_report_negative" not in t
+    assert reasons(screen, "tier1_smear").startswith(
+        "meets the smear rule: nRBC 7.0 /100{WBCs} on 2006-03-01 with Anemia grade 2 "
+        "(8.8 g/dL, LLN 12.0 from result) on 2006-03-01; no coded marrow diagnosis")
+
+
+def test_an_alternative_cause_moves_a_tier_1_case_to_excluded_with_the_reason(screen):
+    assert tiers(screen)["excluded_alt_cause"] == "excluded"
+    assert "alternative cause is on record: D46.9 (alt_cause_mds)" in \
+        reasons(screen, "excluded_alt_cause")
+
+
+def test_tier_2_is_bone_metastatic_breast_cancer_with_unexplained_cytopenia_and_no_smear(screen):
+    t = tiers(screen)
+    assert t["tier2_plain"] == "2"
+    assert t["tier2_chemo_22_days_before"] == "2"
+    assert t["tier2_chemo_same_day_after_draw"] == "2"
+    assert t["tier2_after_trastuzumab"] == "2"  # not myelosuppressive
+    assert "no nRBC result on file: a blood smear is indicated" in reasons(screen, "tier2_plain")
+
+
+def test_cytopenia_within_the_chemo_look_back_is_explained_and_shown_as_excluded(screen, db):
+    assert tiers(screen)["excluded_chemo_21_days_before"] == "excluded"
+    assert "followed chemotherapy (here Docetaxel 21 days before)" in \
+        reasons(screen, "excluded_chemo_21_days_before")
+    longer = run_screen(db, {"chemo_lookback_days": 22})
+    assert tiers(longer)["tier2_chemo_22_days_before"] == "excluded"
+
+
+def test_patients_outside_tier_2_are_not_screened(screen):
+    t = tiers(screen)
+    for name in ("not_screened_nrbc_on_file", "not_screened_grade_1", "not_screened_no_bone_mets",
+                 "not_screened_cytopenia_before_bone_mets", "not_screened_entered_in_error"):
+        assert name not in t, name
+
+
+def test_the_screen_grade_is_a_parameter(db):
+    t = tiers(run_screen(db, {"screen_min_grade": 1}))
+    assert t["not_screened_grade_1"] == "2"
+
+
+def test_ranks_put_tier_1_before_tier_2_before_exclusions(screen):
+    order = list(screen.screen.tier)
+    assert order == sorted(order, key={"1": 0, "2": 1, "excluded": 2}.get)
+    assert list(screen.screen["rank"]) == list(range(1, len(order) + 1))
+    assert screen.counts == {"1": 1, "2": 4, "excluded": 2}
+
+
+def test_the_screen_is_left_in_the_database_with_its_parameters(db):
+    result = run_screen(db, {"screen_min_grade": 3})
+    assert db.execute("SELECT count(*) FROM bmc_screen").fetchone()[0] == len(result.screen)
+    assert db.execute("SELECT value FROM bmc_parameter WHERE name = 'screen_min_grade'"
+                      ).fetchone() == ("3",)
+
+
+def test_evidence_of_one_patient_lists_rules_and_resources_with_their_source(db, screen):
+    e = evidence(db, "Patient/" + fhir_id("tier1_smear"))
+    assert e.rules["in_cohort"] and e.cohort_row["route"] == "smear"
+    roles = set(e.ledger.role)
+    assert {"breast cancer diagnosis", "nRBC result", "cytopenia (Anemia)",
+            "count at index (hgb)"} <= roles
+    assert e.ledger.source_file.str.endswith(".ndjson").all()
+    with pytest.raises(UnknownPatient, match="no Patient with id 'nobody' in this database"):
+        evidence(db, "nobody")
+
+
+def test_check_reports_sensitivity_ppv_and_the_confusion_counts(db, tmp_path):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("patient_id,label\n"
+                     f"{fhir_id('tier1_smear')},1\n"          # TP
+                     f"{fhir_id('known_coded')},1\n"          # TP
+                     f"{fhir_id('tier2_plain')},1\n"          # FN
+                     f"{fhir_id('excluded_alt_cause')},0\n"   # TN
+                     f"Patient/{fhir_id('known_report_negative')},1\n"  # TP (prefix accepted)
+                     "not-loaded,0\n")
+    r = check(db, truth)
+    assert (r.tp, r.fp, r.fn, r.tn) == (3, 0, 1, 1)
+    assert r.sensitivity == pytest.approx(0.75) and r.ppv == 1.0
+    assert r.unknown_ids == ["not-loaded"]
+    assert list(r.disagreements.patient_id) == [fhir_id("tier2_plain")]
+
+
+def test_confusion_is_pure_and_counts_unlabelled_members_apart():
+    r = confusion({"a", "b", "x"}, {"a": True, "b": False, "c": True, "d": False},
+                  known={"a", "b", "c", "d", "x"})
+    assert (r.tp, r.fp, r.fn, r.tn, r.unlabelled_in_cohort) == (1, 1, 1, 1, 1)
+    assert r.sensitivity == 0.5 and r.ppv == 0.5
+    empty = confusion(set(), {"a": False}, known={"a"})
+    assert empty.sensitivity is None and empty.ppv is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id,label\na,1\n", "needs columns patient_id and label, found id, label"),
+    ("patient_id,label\na,maybe\n", "line 2: label must be 1 or 0, got 'maybe'"),
+    ("patient_id,label\na,1\na,0\n", "line 3: patient listed twice with different labels"),
+])
+def test_a_malformed_truth_file_is_a_usage_error_naming_the_line(tmp_path, text, message):
+    f = tmp_path / "t.csv"
+    f.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        read_truth(f)
+    with pytest.raises(UsageError, match="no such truth file"):
+        read_truth(tmp_path / "missing.csv")
