@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS source_file (
 -- content as the current version), deleted (a later DELETE removed it), rejected (failed a
 -- table rule after parsing, see load_error).
 CREATE TABLE IF NOT EXISTS resource (
-    _rid          BIGINT PRIMARY KEY,  -- load order: later loads, files and lines get larger ids
+    _rid          BIGINT,              -- unique, in load order: later loads, files, lines get larger ids
     load_id       INTEGER,
     file_id       INTEGER,
     line          BIGINT,              -- 1-based NDJSON line (NULL in a JSON document)
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS resource (
 
 -- Deletions: DELETE bundle entries and Bulk export deleted/ files.
 CREATE TABLE IF NOT EXISTS deletion (
-    _rid          BIGINT PRIMARY KEY,
+    _rid          BIGINT,
     load_id       INTEGER,
     file_id       INTEGER,
     line          BIGINT,
@@ -100,6 +100,6 @@ CREATE TABLE IF NOT EXISTS unresolved_reference (
 
 -- With `bmc load --keep-raw` only: the resource JSON as read.
 CREATE TABLE IF NOT EXISTS resource_raw (
-    _rid BIGINT PRIMARY KEY,
+    _rid BIGINT,
     json JSON
 );

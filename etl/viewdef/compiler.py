@@ -13,6 +13,7 @@ no joins, no correlated subqueries -- which DuckDB vectorises well.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,52 +67,106 @@ class CompiledView:
 
 
 # --- rows ----------------------------------------------------------------------------------
+#
+# A select tree compiles to one or more *variants*: alternatives without unionAll (a unionAll
+# contributes one variant per branch; products and iteration distribute over it). A variant
+# is a chain of *levels* (one ``unnest`` each: forEach, forEachOrNull, repeat) plus the column
+# expressions, and becomes one SELECT:
+#
+#   SELECT _rid, <columns> FROM (SELECT *, unnest(<items>) AS _it2 FROM
+#                               (SELECT *, unnest(<items>) AS _it1 FROM {source}))
+#
+# so columns outside any iteration are plain projections that DuckDB repeats across the
+# unnests. Several variants are a UNION ALL over one CTE of the source (parsed once).
+
+MAX_VARIANTS = 256
+
 
 @dataclass
 class _Col:
     name: str
     duckdb_type: str
     sql: str
-    row_index: bool = False  # the path is exactly %rowIndex (0 in a forEachOrNull null row)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One unnest: ``item`` takes each value of ``items``; ``index`` (if not None) its
+    1-based position, NULL in a forEachOrNull null row. ``guard`` is true in an enclosing
+    forEachOrNull null row, where the level passes one NULL item through."""
+
+    item: str
+    items: str
+    index: str | None
+    or_null: bool
+    guard: str | None
+
+    def select_items(self) -> list[str]:
+        items, n = self.items, f"len({self.items})"
+        if self.or_null:
+            values = f"(CASE WHEN {n} > 0 THEN {items} ELSE [NULL] END)"
+            index = f"(CASE WHEN {n} > 0 THEN range(1, {n} + 1) ELSE [NULL] END)"
+        else:
+            values = items
+            index = f"range(1, coalesce({n}, 0) + 1)"
+        if self.guard is not None:
+            values = f"(CASE WHEN {self.guard} THEN [NULL] ELSE {values} END)"
+            index = f"(CASE WHEN {self.guard} THEN [NULL] ELSE {index} END)"
+        out = [f"unnest({values}) AS {self.item}"]
+        if self.index is not None:
+            out.append(f"unnest({index}) AS {self.index}")
+        return out
 
 
 @dataclass
-class _Rows:
-    """Columns plus either one row (``list_sql`` None; values in ``cols[i].sql``) or a LIST of
-    STRUCT rows."""
-
+class _Variant:
+    levels: list[_Level]
     cols: list[_Col]
-    list_sql: str | None = None
 
 
-def _pack(fields: list[tuple[str, str]]) -> str:
-    return "struct_pack(" + ", ".join(f"{quote_ident(n)} := {s}" for n, s in fields) + ")"
+def _product(parts: list[list[_Variant]], where: str) -> list[_Variant]:
+    out = [_Variant([], [])]
+    for part in parts:
+        out = [_Variant(a.levels + b.levels, a.cols + b.cols) for a in out for b in part]
+        if len(out) > MAX_VARIANTS:
+            raise ViewDefinitionError(f"{where}: unionAll branches multiply to more than "
+                                      f"{MAX_VARIANTS} row shapes; simplify the view")
+    return out
 
 
-def _as_list(rows: _Rows) -> str:
-    if rows.list_sql is not None:
-        return rows.list_sql
-    return f"[{_pack([(c.name, c.sql) for c in rows.cols])}]"
+def _mentions(name: str, variants: list[_Variant]) -> bool:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    return any(pattern.search(text) for v in variants
+               for text in [*(c.sql for c in v.cols),
+                            *(lv.items + (lv.guard or "") for lv in v.levels)])
 
 
-def _product(a: _Rows, b: _Rows) -> _Rows:
-    cols = a.cols + b.cols
-    if a.list_sql is None and b.list_sql is None:
-        return _Rows(cols)
-    va, vb = fresh("ra"), fresh("rb")
+# Functions that give NULL (empty) when their input is NULL (empty).
+_STRICT_CALLS = {"ofType", "first", "last", "getReferenceKey", "where"}
 
-    def from_row(var: str, rows: _Rows) -> list[tuple[str, str]]:
-        if rows.list_sql is None:
-            return [(c.name, c.sql) for c in rows.cols]
-        return [(c.name, f"{var}.{quote_ident(c.name)}") for c in rows.cols]
 
-    packed = _pack(from_row(va, a) + from_row(vb, b))
-    if a.list_sql is None:
-        return _Rows(cols, f"list_transform({b.list_sql}, lambda {vb}: {packed})")
-    if b.list_sql is None:
-        return _Rows(cols, f"list_transform({a.list_sql}, lambda {va}: {packed})")
-    return _Rows(cols, f"flatten(list_transform({a.list_sql}, lambda {va}: "
-                       f"list_transform({b.list_sql}, lambda {vb}: {packed})))")
+def _strict_path(ast: fp.Node) -> bool:
+    """True when ``ast`` navigates from the focus only, so an empty focus gives NULL."""
+    if isinstance(ast, (fp.This, fp.Identifier)):
+        return True
+    if isinstance(ast, fp.Member):
+        return _strict_path(ast.target)
+    if isinstance(ast, fp.Call) and ast.name in _STRICT_CALLS:
+        return ast.target is None or _strict_path(ast.target)
+    return False
+
+
+def _typed_path(ast: fp.Node) -> bool:
+    """True when the SQL of ``ast`` has exactly the DuckDB type of its FHIR type (an element
+    read from the typed structure, or a reference key)."""
+    while isinstance(ast, fp.Call) and ast.name in ("first", "last", "getReferenceKey",
+                                                      "ofType"):
+        if ast.target is None:
+            return ast.name != "getReferenceKey"
+        ast = ast.target
+    if isinstance(ast, fp.Identifier):
+        return True
+    return isinstance(ast, fp.Member) and _typed_path(ast.target)
 
 
 # --- compilation ---------------------------------------------------------------------------
@@ -139,7 +194,11 @@ class _Compiler:
         except ViewDefinitionError as exc:
             raise ViewDefinitionError(f"{where}: {exc}") from None
 
-    def column(self, col: dict[str, Any], scope: Scope, where: str, record: bool) -> _Col:
+    def column(self, col: dict[str, Any], scope: Scope, where: str, record: bool,
+               null_if: str | None, own_null: str | None) -> _Col:
+        """One column. ``null_if``: SQL true in a forEachOrNull null row (every column is
+        NULL there, except that a forEachOrNull's own ``%rowIndex`` column is 0 in its own
+        null row, ``own_null``)."""
         name, path = col["name"], col["path"]
         ast, e = self.translate(path, scope, f"{where}.path")
         declared = col.get("type")
@@ -147,7 +206,8 @@ class _Compiler:
         if e.t.kind == "choice":
             raise ViewDefinitionError(f"{where}.path: '{path}' is a choice element; "
                                       f"use ofType(...)")
-        if e.t.kind == "json":
+        is_json = e.t.kind == "json"
+        if is_json:
             var = fresh()
             e = Expr(f"list_transform({as_list(e)}, lambda {var}: {var} ->> '$')", True,
                      STRING)
@@ -162,12 +222,24 @@ class _Compiler:
             raise ViewDefinitionError(f"{where}.path: '{path}' yields {e.t.name or e.t.kind} "
                                       f"values, not a typed primitive; navigate to an element "
                                       f"or declare the column type")
+        exact = (not is_json and e.t.kind == "primitive" and _typed_path(ast)
+                 and schema.duckdb_type_of_primitive(e.t.name) == duck)
         if collection:
-            sql = f"CAST(coalesce({as_list(e)}, []) AS {duck}[])"
+            sql = f"coalesce({as_list(e)}, [])"
             out_type = f"{duck}[]"
         else:
-            sql = f"CAST({as_single(e, f'column {name}')} AS {duck})"
+            sql = as_single(e, f"column {name}")
             out_type = duck
+        if not exact:
+            sql = f"CAST({sql} AS {out_type})"
+        if null_if is not None and (collection or is_json or not _strict_path(ast)):
+            if own_null is not None and isinstance(ast, fp.Variable) and \
+                    ast.name == "rowIndex":
+                outer = null_if.removesuffix(f" OR {own_null}").removesuffix(own_null)
+                outer_case = f"WHEN {outer} THEN NULL " if outer else ""
+                sql = f"(CASE {outer_case}WHEN {own_null} THEN 0 ELSE {sql} END)"
+            else:
+                sql = f"(CASE WHEN {null_if} THEN NULL ELSE {sql} END)"
         if record:
             ref_types = _reference_key_types(ast)
             self.columns.append(ViewColumn(
@@ -175,64 +247,58 @@ class _Compiler:
                 fhir_type=declared or (e.t.name if e.t.kind == "primitive" else None),
                 description=col.get("description"), collection=collection, path=path,
                 is_reference_key=ref_types is not None, reference_types=ref_types or ()))
-        return _Col(name, out_type, sql, isinstance(ast, fp.Variable) and
-                    ast.name == "rowIndex")
+        return _Col(name, out_type, sql)
 
-    def node(self, sel: dict[str, Any], scope: Scope, where: str, record: bool) -> _Rows:
-        """Rows of one select node (its forEach/forEachOrNull/repeat applied)."""
+    def node(self, sel: dict[str, Any], scope: Scope, where: str, record: bool,
+             null_if: str | None) -> list[_Variant]:
+        """Variants of one select node (its forEach/forEachOrNull/repeat applied)."""
         if "forEach" in sel or "forEachOrNull" in sel:
             key = "forEach" if "forEach" in sel else "forEachOrNull"
             _, items = self.translate(sel[key], scope, f"{where}.{key}")
             if items.t.kind == "choice":
                 raise ViewDefinitionError(f"{where}.{key}: use ofType(...) on a choice element")
-            return self.iterate(sel, scope, where, record, items, or_null=key == "forEachOrNull")
+            return self.iterate(sel, scope, where, record, items, key == "forEachOrNull",
+                                null_if)
         if "repeat" in sel:
             items = repeat_items(self.tr, scope.focus, sel["repeat"], f"{where}.repeat")
-            return self.iterate(sel, scope, where, record, items, or_null=False)
-        return self.body(sel, scope, where, record)
+            return self.iterate(sel, scope, where, record, items, False, null_if)
+        return self.body(sel, scope, where, record, null_if, None)
 
     def iterate(self, sel: dict[str, Any], scope: Scope, where: str, record: bool,
-                items: Expr, or_null: bool) -> _Rows:
-        var, idx = fresh("it"), fresh("ix")
-        inner = Scope(Expr(var, False, items.t), f"({idx} - 1)", scope.constants, scope.root)
-        body = self.body(sel, inner, where, record)
-        items_sql = as_list(items)
-        if body.list_sql is None:
-            rows = f"list_transform({items_sql}, lambda {var}, {idx}: " \
-                   f"{_pack([(c.name, c.sql) for c in body.cols])})"
-        else:
-            rows = f"flatten(list_transform({items_sql}, lambda {var}, {idx}: {body.list_sql}))"
-        if or_null:
-            own = {c["name"] for c in sel.get("column", [])}
-            null_row = _pack([(c.name, "0" if c.row_index and c.name in own
-                               else f"CAST(NULL AS {c.duckdb_type})") for c in body.cols])
-            rows = (f"(CASE WHEN coalesce(len({items_sql}), 0) = 0 THEN [{null_row}] "
-                    f"ELSE {rows} END)")
-        return _Rows(body.cols, rows)
+                items: Expr, or_null: bool, null_if: str | None) -> list[_Variant]:
+        item, index = fresh("it"), fresh("ix")
+        inner = Scope(Expr(item, False, items.t), f"({index} - 1)", scope.constants,
+                      scope.root)
+        own_null = f"{index} IS NULL" if or_null else None
+        inner_null = " OR ".join(c for c in (null_if, own_null) if c) or None
+        body = self.body(sel, inner, where, record, inner_null, own_null)
+        level = _Level(item, as_list(items), index if _mentions(index, body) else None,
+                       or_null, null_if)
+        return [_Variant([level, *v.levels], v.cols) for v in body]
 
-    def body(self, sel: dict[str, Any], scope: Scope, where: str, record: bool) -> _Rows:
-        parts: list[_Rows] = []
+    def body(self, sel: dict[str, Any], scope: Scope, where: str, record: bool,
+             null_if: str | None, own_null: str | None) -> list[_Variant]:
+        parts: list[list[_Variant]] = []
         if sel.get("column"):
-            parts.append(_Rows([self.column(c, scope, f"{where}.column[{i}]", record)
-                                for i, c in enumerate(sel["column"])]))
+            parts.append([_Variant([], [
+                self.column(c, scope, f"{where}.column[{i}]", record, null_if, own_null)
+                for i, c in enumerate(sel["column"])])])
         for i, child in enumerate(sel.get("select", [])):
-            parts.append(self.node(child, scope, f"{where}.select[{i}]", record))
+            parts.append(self.node(child, scope, f"{where}.select[{i}]", record, null_if))
         if sel.get("unionAll"):
-            parts.append(self.union(sel["unionAll"], scope, f"{where}.unionAll", record))
+            parts.append(self.union(sel["unionAll"], scope, f"{where}.unionAll", record,
+                                    null_if))
         if not parts:
             raise ViewDefinitionError(f"{where}: a select needs column, select or unionAll")
-        rows = parts[0]
-        for part in parts[1:]:
-            rows = _product(rows, part)
-        return rows
+        return _product(parts, where)
 
     def union(self, branches: list[dict[str, Any]], scope: Scope, where: str,
-              record: bool) -> _Rows:
-        compiled = [self.node(b, scope, f"{where}[{i}]", record and i == 0)
+              record: bool, null_if: str | None) -> list[_Variant]:
+        compiled = [self.node(b, scope, f"{where}[{i}]", record and i == 0, null_if)
                     for i, b in enumerate(branches)]
-        first = [(c.name, c.duckdb_type) for c in compiled[0].cols]
-        for i, rows in enumerate(compiled[1:], start=1):
-            names = [(c.name, c.duckdb_type) for c in rows.cols]
+        first = [(c.name, c.duckdb_type) for c in compiled[0][0].cols]
+        for i, variants in enumerate(compiled[1:], start=1):
+            names = [(c.name, c.duckdb_type) for c in variants[0].cols]
             if [n for n, _ in names] != [n for n, _ in first]:
                 raise ViewDefinitionError(
                     f"{where}[{i}]: unionAll branches must have the same columns in the same "
@@ -240,9 +306,20 @@ class _Compiler:
             if names != first:
                 raise ViewDefinitionError(f"{where}[{i}]: unionAll branch column types differ "
                                           f"from the first branch")
-        sql = "list_concat(" + ", ".join(_as_list(r) for r in compiled) + ")" \
-            if len(compiled) > 1 else _as_list(compiled[0])
-        return _Rows(compiled[0].cols, sql)
+        out = [v for variants in compiled for v in variants]
+        if len(out) > MAX_VARIANTS:
+            raise ViewDefinitionError(f"{where}: unionAll branches multiply to more than "
+                                      f"{MAX_VARIANTS} row shapes; simplify the view")
+        return out
+
+
+def _variant_sql(variant: _Variant, source: str) -> str:
+    """One SELECT: the variant's unnests nested around ``source``, its columns outside."""
+    rel = source
+    for level in variant.levels:
+        rel = f"(SELECT *, {', '.join(level.select_items())}\n      FROM {rel})"
+    cols = ",\n       ".join(f"{c.sql} AS {quote_ident(c.name)}" for c in variant.cols)
+    return f"SELECT _rid,\n       {cols}\nFROM {rel}"
 
 
 def _reference_key_types(ast: fp.Node) -> tuple[str, ...] | None:
@@ -297,11 +374,8 @@ def _compile(view: dict[str, Any], force_json: frozenset[tuple[str, ...]]) -> tu
     root = tr.root_expr("r")
     scope = Scope(root, "0", comp.constants, root)
 
-    rows: _Rows | None = None
-    for i, sel in enumerate(view["select"]):
-        part = comp.node(sel, scope, f"select[{i}]", record=True)
-        rows = part if rows is None else _product(rows, part)
-    assert rows is not None
+    variants = _product([comp.node(sel, scope, f"select[{i}]", record=True, null_if=None)
+                         for i, sel in enumerate(view["select"])], "select")
     seen: set[str] = set()
     for col in comp.columns:
         if col.name in seen:
@@ -315,19 +389,18 @@ def _compile(view: dict[str, Any], force_json: frozenset[tuple[str, ...]]) -> tu
             raise ViewDefinitionError(f"where[{i}].path: '{w['path']}' does not return a "
                                       f"boolean")
         filters.append(f"coalesce({as_single(e, f'where[{i}]')}, FALSE)")
-    where_sql = f"\nWHERE {' AND '.join(filters)}" if filters else ""
-
-    if rows.list_sql is None:
-        select = ",\n       ".join(f"{c.sql} AS {quote_ident(c.name)}" for c in rows.cols)
-        sql = f"SELECT _rid,\n       {select}\nFROM {{source}}{where_sql}"
+    source = "{source}"
+    if filters:
+        source = f"(SELECT * FROM {{source}} AS _s\n      WHERE {' AND '.join(filters)})"
+    if len(variants) == 1:
+        sql = _variant_sql(variants[0], source)
     else:
-        select = ",\n       ".join(f"_row.{quote_ident(c.name)} AS {quote_ident(c.name)}"
-                                   for c in rows.cols)
-        sql = (f"SELECT _rid,\n       {select}\nFROM (SELECT _rid, unnest({rows.list_sql}) AS _row"
-               f"\n      FROM {{source}}{where_sql}) AS _rows")
+        # One parse of the source for all branches (DuckDB materialises the CTE).
+        sql = f"WITH _source AS {source}\n" + "\nUNION ALL\n".join(
+            _variant_sql(v, "_source") for v in variants)
     # Column types come from the (possibly unioned) rows; view order is rows order.
     by_name = {c.name: c for c in comp.columns}
-    columns = tuple(by_name[c.name] for c in rows.cols)
+    columns = tuple(by_name[c.name] for c in variants[0].cols)
     compiled = CompiledView(view.get("name"), resource, columns,
                             _structure_dict(structure), structure.finish_sql(sql))
     return compiled, structure
