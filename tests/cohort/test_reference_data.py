@@ -1,0 +1,150 @@
+"""The reference data and the query files are data with rules of their own: every number
+cites its source, keys are unique after normalisation, CTCAE bands tile the value axis, every
+query declares the parameters it binds, and no code list hides in SQL as a literal."""
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cohort.errors import ReferenceDataError
+from cohort.parameters import BY_NAME, PARAMETERS, defaults
+from cohort.paths import queries_dir
+from cohort.reference import REFERENCE_FILES, load_reference, read_reference, unit_key
+from cohort.runner import stages
+
+REF = {spec.file: read_reference(spec) for spec in REFERENCE_FILES}
+
+
+def test_every_reference_file_loads_into_its_ref_table():
+    con = duckdb.connect()
+    counts = load_reference(con)
+    assert counts == {spec.table: len(REF[spec.file]) for spec in REFERENCE_FILES}
+    assert all(n > 0 for n in counts.values())
+
+
+def test_every_code_number_and_unit_cites_codes_md_or_ctcae():
+    for spec in REFERENCE_FILES:
+        for n, row in enumerate(REF[spec.file], start=2):
+            src = row["source"] or ""
+            assert "CODES.md" in src or "CTCAE" in src, f"{spec.file} line {n}: {src!r}"
+
+
+def test_value_set_rows_carry_a_confidence_mark():
+    for n, row in enumerate(REF["valuesets.csv"], start=2):
+        assert row["confidence"] in ("✅", "◐", "⚠️ UNVERIFIED"), f"line {n}"
+
+
+def test_units_convert_to_the_analytes_canonical_unit():
+    canonical = {r["analyte"]: r["canonical_unit"] for r in REF["analytes.csv"]}
+    for r in REF["units.csv"]:
+        assert r["canonical_unit"] == canonical[r["analyte"]]
+        if unit_key(r["unit"]) == unit_key(canonical[r["analyte"]]):
+            assert r["factor"] == 1.0
+
+
+@pytest.mark.parametrize("analyte, unit, factor", [
+    ("hgb", "g/L", 0.1), ("hgb", "mmol/L", 1.6114), ("plt", "10*9/L", 1.0), ("plt", "/uL", 0.001),
+    ("wbc", "K/uL", 1.0), ("plt", "/mm3", 0.001), ("wbc", "G/L", 1.0), ("nrbc_ratio", "%", 1.0),
+])
+def test_the_conversions_of_codes_md_4_2(analyte, unit, factor):
+    got = {(r["analyte"], unit_key(r["unit"])): r["factor"] for r in REF["units.csv"]}
+    assert got[(analyte, unit_key(unit))] == factor
+
+
+def test_ctcae_bands_tile_the_axis_below_the_lln_without_gaps_or_overlaps():
+    bands = defaultdict(list)
+    for r in REF["ctcae_v5.csv"]:
+        bands[r["analyte"]].append(r)
+    assert set(bands) == {"hgb", "plt", "wbc", "anc"}
+    for analyte, rows in bands.items():
+        rows.sort(key=lambda r: r["grade"])
+        assert rows[0]["grade"] == 1 and rows[0]["high_is_lln"], analyte
+        for upper, lower in itertools.pairwise(rows):
+            assert lower["grade"] == upper["grade"] + 1
+            assert lower["high"] == upper["low"], (analyte, lower["grade"])
+        assert rows[-1]["low"] is None
+
+
+def test_ctcae_v5_limits_of_codes_md_5_1():
+    limits = {(r["analyte"], r["grade"]): (r["low"], r["high"]) for r in REF["ctcae_v5.csv"]}
+    assert limits[("hgb", 2)] == (8.0, 10.0)
+    assert limits[("plt", 4)] == (None, 25.0)
+    assert limits[("wbc", 3)] == (1.0, 2.0)
+    assert limits[("anc", 1)] == (1.5, None)
+    assert ("hgb", 4) not in limits  # needs clinical context
+
+
+def test_default_ranges_are_sex_specific_for_haemoglobin_only():
+    by = {(r["analyte"], r["sex"]): r["low"] for r in REF["default_ranges.csv"]}
+    assert (by[("hgb", "female")], by[("hgb", "male")]) == (12.0, 13.5)
+    assert by[("plt", "any")] == 150 and by[("wbc", "any")] == 4.5
+
+
+def test_a_duplicate_after_normalisation_is_refused_with_file_and_line(tmp_path):
+    for spec in REFERENCE_FILES:
+        (tmp_path / spec.file).write_bytes((queries_dir() / "reference" / spec.file).read_bytes())
+    with (tmp_path / "valuesets.csv").open("a") as f:
+        f.write("breast_cancer,http://hl7.org/fhir/sid/icd-10-cm,C50,dup,prefix,CODES.md §1.1,✅\n")
+    lines = (tmp_path / "valuesets.csv").read_text().count("\n")
+    with pytest.raises(ReferenceDataError, match=rf"valuesets.csv line {lines}: duplicates line 2"):
+        load_reference(duckdb.connect(), tmp_path)
+
+
+def test_a_malformed_number_is_refused_with_file_line_and_column(tmp_path):
+    spec = next(s for s in REFERENCE_FILES if s.file == "units.csv")
+    (tmp_path / "units.csv").write_text("analyte,unit,canonical_unit,factor,source\n"
+                                        "hgb,g/L,g/dL,ten,CODES.md §4.2\n")
+    with pytest.raises(ReferenceDataError, match=r"units\.csv line 2 column factor: 'ten' is not "
+                                                 r"a valid double"):
+        read_reference(spec, tmp_path)
+
+
+# --- the query files -------------------------------------------------------------------------------
+ALL_STAGES = stages("cohort") + stages("screen")
+
+
+@pytest.mark.parametrize("stage", ALL_STAGES, ids=lambda s: s.path.name)
+def test_each_query_file_is_one_select_with_a_header_naming_its_table_and_parameters(stage):
+    assert stage.sql.startswith(f"-- {stage.table}:"), "header must start with the table name"
+    assert "Parameters:" in stage.header
+    assert stage.declared == stage.params, "header and SQL disagree on the parameters"
+    assert all(p in BY_NAME for p in stage.params)
+    statements = duckdb.extract_statements(stage.sql)
+    assert len(statements) == 1, "one statement per file"
+    assert statements[0].type == duckdb.StatementType.SELECT
+
+
+def test_every_parameter_is_used_by_some_query():
+    used = {p for s in ALL_STAGES for p in s.params}
+    assert used == {p.name for p in PARAMETERS}
+
+
+def test_no_clinical_code_is_a_sql_literal():
+    """Codes live in queries/reference/*.csv: no LOINC, ICD-10, SNOMED or RxNorm literal."""
+    code = re.compile(r"'(\d{3,5}-\d|[A-Z]\d\d(\.\d+)?|\d{6,18})'")
+    for s in ALL_STAGES:
+        body = re.sub(r"--[^\n]*", "", s.sql)
+        assert not code.findall(body), (s.path.name, code.findall(body))
+
+
+def test_every_value_set_a_query_names_exists():
+    names = {r["valueset"] for r in REF["valuesets.csv"]}
+    for s in ALL_STAGES:
+        for vs in re.findall(r"valueset\s*(?:=|IN \()\s*'([a-z_0-9]+)'", s.sql):
+            assert vs in names, (s.path.name, vs)
+    for name in defaults()["alt_cause_valuesets"]:
+        assert name in names
+
+
+def test_stage_tables_are_the_documented_ones():
+    tables = [s.table for s in ALL_STAGES]
+    for t in ("bmc_breast_cancer", "bmc_lab", "bmc_lab_grade", "bmc_histology", "bmc_smear",
+              "bmc_exclusion", "bmc_cohort", "bmc_funnel", "bmc_evidence", "bmc_screen"):
+        assert t in tables
+    assert len(tables) == len(set(tables))
+    assert Path(queries_dir(), "bmc").is_dir()
