@@ -72,9 +72,10 @@ PARAMETERS: tuple[Param, ...] = (
         why="Cytopenia counts for the smear route when its blood count lies within this many "
             "days before or after the nRBC-positive result. CODES.md §6.3 suggests 'e.g. +/-7 "
             "days'; 14 is chosen because oncology patients are counted every 1-3 weeks (one "
-            "chemotherapy cycle), the paper grades cytopenia 'at BMC diagnosis', and the sample "
-            "institution's design pairs counts within 14 days. Measured on the sample: 7 and "
-            "14 give the same cohort (index counts are drawn with the smear)."),
+            "chemotherapy cycle) and the paper grades cytopenia 'at BMC diagnosis'. Measured on "
+            "the sample: every window from 0 to 10 days loses only the planted +14-day case, "
+            "14 keeps it, 21 and 28 also admit the planted +15-day control; the 22 paper "
+            "patients do not depend on the window (their counts are drawn with the smear)."),
     Param(
         "smear_index_date", "choice", "nrbc", choices=("nrbc", "both-met"),
         why="The date a smear-route case is met. 'nrbc' (default): the date of the nRBC-positive "
