@@ -272,9 +272,10 @@ class _Compiler:
         own_null = f"{index} IS NULL" if or_null else None
         inner_null = " OR ".join(c for c in (null_if, own_null) if c) or None
         body = self.body(sel, inner, where, record, inner_null, own_null)
-        level = _Level(item, as_list(items), index if _mentions(index, body) else None,
-                       or_null, null_if)
-        return [_Variant([level, *v.levels], v.cols) for v in body]
+        index_used = index if _mentions(index, body) else None
+        # The null row is one row: only the first variant of a body with unionAll emits it.
+        return [_Variant([_Level(item, as_list(items), index_used, or_null and i == 0, null_if),
+                          *v.levels], v.cols) for i, v in enumerate(body)]
 
     def body(self, sel: dict[str, Any], scope: Scope, where: str, record: bool,
              null_if: str | None, own_null: str | None) -> list[_Variant]:

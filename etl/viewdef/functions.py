@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from etl.viewdef import fhirpath as fp
+from etl.viewdef import schema
 from etl.viewdef.expressions import (
     BOOLEAN,
     INTEGER,
@@ -75,8 +76,26 @@ def _fn_empty(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
     return Expr(f"(NOT {exists_sql(base)})", False, BOOLEAN)
 
 
+def _union_operands(ast: fp.Node | None) -> list[fp.Node]:
+    """The operands of ``a | b | c`` (any nesting), or [] when ``ast`` is not a union."""
+    if not (isinstance(ast, fp.Binary) and ast.op == "|"):
+        return []
+    return [*(_union_operands(ast.left) or [ast.left]),
+            *(_union_operands(ast.right) or [ast.right])]
+
+
 def _fn_first(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
-    return Expr(f"({base.sql})[1]", False, base.t) if base.many else base
+    if not base.many:
+        return base
+    # (a | b | c).first() of single values -- the choice-type idiom
+    # (effective.ofType(dateTime) | effective.ofType(Period).start) -- is the first value
+    # present: coalesce() instead of building, de-duplicating and indexing a list.
+    operands = [tr.translate(o, scope) for o in _union_operands(node.target)]
+    if operands and all(not o.many and o.t.kind == "primitive" and
+                        schema.duckdb_type_of_primitive(o.t.name) ==
+                        schema.duckdb_type_of_primitive(base.t.name) for o in operands):
+        return Expr(f"coalesce({', '.join(o.sql for o in operands)})", False, base.t)
+    return Expr(f"({base.sql})[1]", False, base.t)
 
 
 def _fn_last(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
