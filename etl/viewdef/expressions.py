@@ -138,9 +138,15 @@ def map_items(e: Expr, body: Callable[[Expr], Expr]) -> Expr:
     out = body(Expr(var, False, e.t))
     mapped = f"list_transform({e.sql}, lambda {var}: {out.sql})"
     if out.many:
-        return Expr(f"flatten({mapped})", True, out.t)
-    nn = fresh()
-    return Expr(f"list_filter({mapped}, lambda {nn}: {nn} IS NOT NULL)", True, out.t)
+        mapped = f"flatten({mapped})"
+    else:
+        nn = fresh()
+        mapped = f"list_filter({mapped}, lambda {nn}: {nn} IS NOT NULL)"
+    if "lambda" not in e.sql:
+        # DuckDB runs a lambda even over a NULL list, at a cost; most repeating elements
+        # are absent (focus, derivedFrom, hasMember), so skip it there.
+        mapped = f"(CASE WHEN {e.sql} IS NULL THEN NULL ELSE {mapped} END)"
+    return Expr(mapped, True, out.t)
 
 
 def json_items(sql: str) -> str:
