@@ -50,13 +50,30 @@ class CohortResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """What the ``bmc_*`` tables depend on besides the parameters: the loads in the database
+    and the query and reference files. A change in either makes earlier tables stale."""
+    import hashlib
+
+    from .paths import queries_dir
+
+    h = hashlib.sha256()
+    h.update(repr(con.execute("SELECT max(load_id), count(*) FROM load_run").fetchone()).encode())
+    for f in sorted(queries_dir().rglob("*")):
+        if f.suffix in (".sql", ".csv"):
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def record_parameters(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> None:
-    """Leave the parameters that built the ``bmc_*`` tables beside them, for SQL users."""
+    """Leave the parameters that built the ``bmc_*`` tables beside them, for SQL users, and
+    the fingerprint of what they were built from (table ``bmc_build``)."""
     from .parameters import BY_NAME
 
     con.execute("CREATE OR REPLACE TABLE bmc_parameter (name VARCHAR, value VARCHAR, why VARCHAR)")
     con.executemany("INSERT INTO bmc_parameter VALUES (?, ?, ?)",
                     [(k, BY_NAME[k].show(v), BY_NAME[k].why) for k, v in params.items()])
+    con.execute("CREATE OR REPLACE TABLE bmc_build AS SELECT ? AS fingerprint", [fingerprint(con)])
 
 
 def built_with(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
@@ -65,6 +82,20 @@ def built_with(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
         return dict(con.execute("SELECT name, value FROM bmc_parameter").fetchall())
     except duckdb.CatalogException:
         return None
+
+
+def up_to_date(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
+               table: str = "bmc_cohort") -> bool:
+    """True when ``table`` exists and was built with ``values`` from the current data."""
+    from .parameters import BY_NAME
+
+    wanted = {k: BY_NAME[k].show(v) for k, v in values.items()}
+    try:
+        (fp,) = con.execute("SELECT fingerprint FROM bmc_build").fetchone()
+        con.execute(f"SELECT 1 FROM {table} LIMIT 0")
+    except duckdb.CatalogException:
+        return False
+    return built_with(con) == wanted and fp == fingerprint(con)
 
 
 def _lab_issues(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -90,17 +121,9 @@ def issue_notes(lab_issues: pd.DataFrame) -> list[str]:
             for r in lab_issues.itertuples()]
 
 
-def build_cohort(con: duckdb.DuckDBPyConnection,
-                 params: Mapping[str, Any] | None = None) -> CohortResult:
-    """Run the cohort stages on a loaded database and return the cohort and its funnel.
-
-    ``params`` are overrides of :mod:`cohort.parameters` (unknown names raise
-    :class:`~cohort.errors.UsageError`). The ``bmc_*`` tables and ``bmc_parameter`` are left
-    in the database for SQL users.
-    """
-    values = resolve(params)
-    info: RunInfo = run_group(con, "cohort", values)
-    record_parameters(con, values)
+def read_cohort(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
+                info: RunInfo | None = None) -> CohortResult:
+    """The cohort result from the ``bmc_*`` tables as they stand."""
     cohort = con.execute(
         f"SELECT {', '.join(COHORT_COLUMNS)} FROM bmc_cohort ORDER BY index_date, patient_id").df()
     funnel = con.execute(
@@ -117,21 +140,35 @@ def build_cohort(con: duckdb.DuckDBPyConnection,
         "without_coded_marrow_dx": int((~cohort.coded_marrow_dx.astype(bool)).sum()),
     }
     issues = _lab_issues(con)
-    return CohortResult(cohort, funnel, counts, values, issues,
+    info = info or RunInfo()
+    return CohortResult(cohort, funnel, counts, dict(values), issues,
                         info.notes + issue_notes(issues), info.timings)
+
+
+def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None, *,
+                 reuse: bool = False) -> CohortResult:
+    """Run the cohort stages on a loaded database and return the cohort and its funnel.
+
+    ``params`` are overrides of :mod:`cohort.parameters` (unknown names raise
+    :class:`~cohort.errors.UsageError`). The ``bmc_*`` tables, ``bmc_parameter`` and
+    ``bmc_build`` are left in the database for SQL users. With ``reuse``, tables built with
+    the same parameters from the same data and queries are read instead of rebuilt.
+    """
+    values = resolve(params)
+    if reuse and up_to_date(con, values):
+        return read_cohort(con, values, RunInfo(notes=["cohort tables reused (same parameters, "
+                                                       "data and queries)"]))
+    info: RunInfo = run_group(con, "cohort", values)
+    record_parameters(con, values)
+    return read_cohort(con, values, info)
 
 
 def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,
                  group: str = "cohort") -> dict[str, Any]:
-    """Build the ``bmc_*`` tables unless they exist with exactly these parameters."""
-    from .parameters import BY_NAME
-
+    """Build the ``bmc_*`` tables unless they exist with exactly these parameters and data."""
     values = resolve(params)
-    wanted = {k: BY_NAME[k].show(v) for k, v in values.items()}
     table = "bmc_cohort" if group == "cohort" else "bmc_screen"
-    exists = con.execute("SELECT count(*) FROM information_schema.tables "
-                         "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchone()[0]
-    if not exists or built_with(con) != wanted:
+    if not up_to_date(con, values, table):
         build_cohort(con, values)
         if group == "screen":
             run_group(con, "screen", values)

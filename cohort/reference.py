@@ -163,6 +163,15 @@ def _check_values(spec: RefFile, rows: list[dict], path: str) -> None:
         for n, r in enumerate(rows, start=2):
             if r["match"] not in ("exact", "prefix"):
                 raise ReferenceDataError(f"{path} line {n}: match must be exact or prefix")
+    if spec.file == "default_ranges.csv":
+        by: dict[str, set[str]] = {}
+        for r in rows:
+            by.setdefault(r["analyte"], set()).add(r["sex"])
+        for analyte, sexes in by.items():
+            if sexes != {"any"} and sexes != {"female", "male", "unknown"}:
+                raise ReferenceDataError(
+                    f"{path}: {analyte} needs either one row for sex 'any' or one each for "
+                    f"female, male and unknown (has {', '.join(sorted(sexes))})")
     if spec.file == "units.csv":
         for n, r in enumerate(rows, start=2):
             if r["factor"] is None or r["factor"] <= 0:

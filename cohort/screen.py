@@ -35,8 +35,9 @@ class ScreenResult:
 
 def run_screen(con: duckdb.DuckDBPyConnection,
                params: Mapping[str, Any] | None = None) -> ScreenResult:
-    """Build the cohort, then the screen; ``bmc_screen`` is left in the database."""
-    cohort = build_cohort(con, params)
+    """Build the cohort (or reuse its tables when they are up to date with these parameters,
+    as after ``bmc cohort``), then the screen; ``bmc_screen`` is left in the database."""
+    cohort = build_cohort(con, params, reuse=True)
     info = run_group(con, "screen", cohort.params)
     screen = con.execute(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen ORDER BY rank").df()
     counts = {t: int((screen.tier == t).sum()) for t in ("1", "2", "excluded")}

@@ -1,6 +1,6 @@
 -- bmc_lab: every blood-count value the cohort grades or reads (analytes of ref_lab_code:
--- haemoglobin, platelets, leukocytes, neutrophils, nRBC), one row per Observation value or
--- CBC-panel component, in the analyte's canonical unit, with the lower limit of normal
+-- haemoglobin, platelets, leukocytes, neutrophils, nRBC) of the patients in bmc_scope, one
+-- row per Observation value or CBC-panel component, in the analyte's canonical unit, with the lower limit of normal
 -- (LLN) that grades it and whether it may be used at all.
 --   * value: valueQuantity (or valueInteger) x the ref_unit factor for the unit, looked up by
 --     the UCUM code first, then the unit text (spaces removed, micro sign = u, case-folded).
@@ -20,20 +20,39 @@
 --     '>0' yes).
 -- Dates come from effective[x] (start..end of a Period) or, without one, from issued.
 -- Parameters: $result_statuses
-WITH matched AS (
-    SELECT o._rid, o.resource_key, o.patient_key, o.status, o.value_source,
-           coalesce(o.component_index, -1) AS component_no, l.analyte,
-           min(o.code) AS code,
-           min(o.effective_start) AS effective_start, min(o.effective_end) AS effective_end,
-           min(o.issued) AS issued,
-           min(coalesce(o.value_quantity, CAST(o.value_integer AS DOUBLE))) AS value_raw,
-           min(o.value_comparator) AS comparator,
-           min(o.value_unit_code) AS unit_code, min(o.value_unit) AS unit_text
+WITH joined AS (
+    SELECT o._rid, o.value_source, coalesce(o.component_index, -1) AS component_no, l.analyte,
+           o.resource_key, o.patient_key, o.status, o.code, o.effective_start, o.effective_end,
+           o.issued, coalesce(o.value_quantity, CAST(o.value_integer AS DOUBLE)) AS value_raw,
+           o.value_comparator AS comparator, o.value_unit_code AS unit_code,
+           o.value_unit AS unit_text
     FROM observation o
+    JOIN bmc_scope sc ON sc.patient_key = o.patient_key
     JOIN ref_lab_code l ON l.system = o.code_system AND l.code = o.code
-    WHERE o.patient_key IS NOT NULL
-    GROUP BY o._rid, o.resource_key, o.patient_key, o.status, o.value_source,
-             coalesce(o.component_index, -1), l.analyte
+),
+dup AS (
+    -- values coded twice for one analyte (rare): kept once, with the lowest code
+    SELECT _rid, value_source, component_no, analyte
+    FROM joined
+    GROUP BY _rid, value_source, component_no, analyte
+    HAVING count(*) > 1
+),
+matched AS (
+    SELECT j.*
+    FROM joined j
+    LEFT JOIN dup d ON d._rid = j._rid AND d.value_source = j.value_source
+         AND d.component_no = j.component_no AND d.analyte = j.analyte
+    WHERE d._rid IS NULL
+    UNION ALL
+    SELECT j._rid, j.value_source, j.component_no, j.analyte, any_value(j.resource_key),
+           any_value(j.patient_key), any_value(j.status), min(j.code),
+           any_value(j.effective_start), any_value(j.effective_end), any_value(j.issued),
+           any_value(j.value_raw), any_value(j.comparator), any_value(j.unit_code),
+           any_value(j.unit_text)
+    FROM joined j
+    JOIN dup d ON d._rid = j._rid AND d.value_source = j.value_source
+         AND d.component_no = j.component_no AND d.analyte = j.analyte
+    GROUP BY j._rid, j.value_source, j.component_no, j.analyte
 ),
 units AS (
     SELECT analyte, factor, canonical_unit,
@@ -58,6 +77,11 @@ converted AS (
     LEFT JOIN bmc_date d3 ON d3.text = m.issued AND m.effective_start IS NULL
     LEFT JOIN bmc_patient p ON p.patient_key = m.patient_key
 ),
+scoped_ranges AS (
+    SELECT r.*
+    FROM observation_reference_range r
+    JOIN (SELECT DISTINCT _rid FROM joined) j ON j._rid = r._rid
+),
 range_sex AS (
     -- the sex a range applies to, from appliesTo codes (value sets applies_to_female/_male)
     SELECT r._rid, r.value_source, coalesce(r.component_index, -1) AS component_no, r.range_index,
@@ -67,7 +91,7 @@ range_sex AS (
                                WHEN 'applies_to_male' THEN 'male' END) AS sex_hi
     FROM (SELECT _rid, value_source, component_index, range_index,
                  unnest(applies_to_codes) AS applies_code
-          FROM observation_reference_range) r
+          FROM scoped_ranges) r
     JOIN ref_valueset v ON v.code = r.applies_code
          AND v.valueset IN ('applies_to_female', 'applies_to_male')
     GROUP BY r._rid, r.value_source, coalesce(r.component_index, -1), r.range_index
@@ -76,20 +100,21 @@ ranges AS (
     SELECT r._rid, r.value_source, coalesce(r.component_index, -1) AS component_no,
            r.range_index, r.low_value, r.low_unit,
            CASE WHEN s.sex_lo = s.sex_hi THEN s.sex_lo END AS applies_sex
-    FROM observation_reference_range r
+    FROM scoped_ranges r
     LEFT JOIN range_sex s ON s._rid = r._rid AND s.value_source = r.value_source
          AND s.component_no = coalesce(r.component_index, -1) AND s.range_index = r.range_index
     WHERE r.low_value IS NOT NULL
       AND (len(r.type_codes) = 0 OR list_contains(r.type_codes, 'normal'))
 ),
 range_pick AS (
+    -- the sex-matched range first, then the first range without a sex
     SELECT c._rid, c.value_source, c.component_no, c.analyte,
-           rg.low_value * coalesce(ur.factor, CASE WHEN rg.low_unit IS NULL THEN c.factor END) AS lln,
-           CASE WHEN rg.applies_sex IS NOT NULL THEN 'result (sex-matched range)'
-                ELSE 'result' END AS lln_source,
-           row_number() OVER (PARTITION BY c._rid, c.value_source, c.component_no, c.analyte
-                              ORDER BY CASE WHEN rg.applies_sex IS NOT NULL THEN 0 ELSE 1 END,
-                                       rg.range_index) AS rn
+           arg_min(rg.low_value * coalesce(ur.factor, CASE WHEN rg.low_unit IS NULL THEN c.factor END),
+                   CASE WHEN rg.applies_sex IS NOT NULL THEN 0 ELSE 100000 END + rg.range_index) AS lln,
+           arg_min(CASE WHEN rg.applies_sex IS NOT NULL THEN 'result (sex-matched range)'
+                        ELSE 'result' END,
+                   CASE WHEN rg.applies_sex IS NOT NULL THEN 0 ELSE 100000 END + rg.range_index)
+               AS lln_source
     FROM converted c
     JOIN ranges rg ON rg._rid = c._rid AND rg.value_source = c.value_source
          AND rg.component_no = c.component_no
@@ -99,11 +124,21 @@ range_pick AS (
     WHERE (rg.applies_sex IS NULL OR rg.applies_sex = c.sex)
       AND rg.low_value * coalesce(ur.factor, CASE WHEN rg.low_unit IS NULL THEN c.factor END)
           BETWEEN a.plausible_low AND a.plausible_high
+    GROUP BY c._rid, c.value_source, c.component_no, c.analyte
+),
+superseded AS (
+    -- preliminary results that a final/amended/corrected one of the same analyte and time
+    -- replaces (only the rare keys that have a preliminary result are looked at)
+    SELECT DISTINCT p._rid, p.value_source, p.component_no, p.analyte
+    FROM converted p
+    JOIN converted f ON f.patient_key = p.patient_key AND f.analyte = p.analyte
+         AND f.effective_start = p.effective_start
+    WHERE p.status = 'preliminary' AND f.status IN ('final', 'amended', 'corrected')
 ),
 default_pick AS (
-    SELECT c._rid, c.value_source, c.component_no, c.analyte, d.low AS lln,
-           row_number() OVER (PARTITION BY c._rid, c.value_source, c.component_no, c.analyte
-                              ORDER BY CASE WHEN d.sex = 'any' THEN 1 ELSE 0 END) AS rn
+    -- ref_default_range holds, per analyte, either one 'any' row or one row per sex
+    -- (female, male, unknown); checked when the CSV is loaded
+    SELECT c._rid, c.value_source, c.component_no, c.analyte, d.low AS lln
     FROM converted c
     JOIN ref_default_range d ON d.analyte = c.analyte AND d.sex IN (c.sex, 'any')
 ),
@@ -117,8 +152,7 @@ checked AS (
                 WHEN c.value_raw * c.factor < a.plausible_low
                   OR c.value_raw * c.factor > a.plausible_high THEN 'implausible'
                 ELSE 'ok' END AS unit_status,
-           max(CASE WHEN c.status IN ('final', 'amended', 'corrected') THEN 1 ELSE 0 END)
-               OVER (PARTITION BY c.patient_key, c.analyte, c.effective_start) AS has_final,
+           s._rid IS NOT NULL AS is_superseded,
            CASE WHEN c.analyte IN ('nrbc_ratio', 'nrbc_abs') THEN
                 CASE WHEN c.value_raw IS NULL THEN false
                      WHEN c.comparator IN ('<', '<=') THEN false
@@ -127,6 +161,8 @@ checked AS (
            END AS nrbc_present
     FROM converted c
     JOIN ref_analyte a ON a.analyte = c.analyte
+    LEFT JOIN superseded s ON s._rid = c._rid AND s.value_source = c.value_source
+         AND s.component_no = c.component_no AND s.analyte = c.analyte
 ),
 labs AS (
 SELECT k._rid, k.resource_key, k.patient_key, k.value_source, k.component_no, k.analyte,
@@ -139,7 +175,7 @@ SELECT k._rid, k.resource_key, k.patient_key, k.value_source, k.component_no, k.
        k.nrbc_present,
        CASE WHEN NOT list_contains($result_statuses, coalesce(k.status, 'unknown'))
                  THEN 'status ' || coalesce(k.status, 'missing')
-            WHEN k.status = 'preliminary' AND k.has_final = 1
+            WHEN k.is_superseded
                  THEN 'preliminary, superseded by a final result of the same time'
             WHEN k.date_lo IS NULL THEN 'no date'
             WHEN k.analyte IN ('nrbc_ratio', 'nrbc_abs') AND k.value_raw IS NULL THEN 'no value'
@@ -149,9 +185,9 @@ SELECT k._rid, k.resource_key, k.patient_key, k.value_source, k.component_no, k.
        END AS not_used_reason
 FROM checked k
 LEFT JOIN range_pick rp ON rp._rid = k._rid AND rp.value_source = k.value_source
-     AND rp.component_no = k.component_no AND rp.analyte = k.analyte AND rp.rn = 1
+     AND rp.component_no = k.component_no AND rp.analyte = k.analyte
 LEFT JOIN default_pick dp ON dp._rid = k._rid AND dp.value_source = k.value_source
-     AND dp.component_no = k.component_no AND dp.analyte = k.analyte AND dp.rn = 1
+     AND dp.component_no = k.component_no AND dp.analyte = k.analyte
 )
 SELECT *, not_used_reason IS NULL AS usable
 FROM labs

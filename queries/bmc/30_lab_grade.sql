@@ -8,28 +8,22 @@
 -- graded at the bound itself ('>' and '>=' only occur above the analyser's range).
 -- Anaemia grade 4 needs clinical context and is never assigned from a value (v5.0).
 -- Parameters: none.
-WITH graded AS (
-    SELECT l._rid, l.resource_key, l.patient_key, l.value_source, l.component_no, l.analyte,
-           l.code, l.status, l.effective_text, l.date_lo, l.date_hi, l.date_precision,
-           l.value_raw, l.comparator, l.unit_raw, l.value, l.unit, l.lln, l.lln_source,
-           max(c.grade) AS band_grade
-    FROM bmc_lab l
-    LEFT JOIN ref_ctcae c ON c.analyte = l.analyte
-         AND CASE WHEN l.comparator = '<'
-                  THEN (c.low IS NULL OR l.value > c.low)
-                       AND l.value <= CASE WHEN c.high_is_lln THEN l.lln ELSE c.high END
-                  ELSE (c.low IS NULL OR l.value >= c.low)
-                       AND l.value < CASE WHEN c.high_is_lln THEN l.lln ELSE c.high END
-             END
-    WHERE l.usable AND l.analyte IN (SELECT analyte FROM ref_ctcae)
-    GROUP BY l._rid, l.resource_key, l.patient_key, l.value_source, l.component_no, l.analyte,
-             l.code, l.status, l.effective_text, l.date_lo, l.date_hi, l.date_precision,
-             l.value_raw, l.comparator, l.unit_raw, l.value, l.unit, l.lln, l.lln_source
-)
-SELECT g.*,
+-- The bands of one analyte are disjoint (tests/cohort/test_reference_data.py), so at most one
+-- matches a value and no aggregation is needed.
+SELECT l._rid, l.resource_key, l.patient_key, l.value_source, l.component_no, l.analyte,
+       l.code, l.status, l.effective_text, l.date_lo, l.date_hi, l.date_precision,
+       l.value_raw, l.comparator, l.unit_raw, l.value, l.unit, l.lln, l.lln_source,
        a.lineage,
-       coalesce(g.band_grade, 0) AS grade,
+       coalesce(c.grade, 0) AS grade,
        t.term
-FROM graded g
-JOIN ref_analyte a ON a.analyte = g.analyte
-LEFT JOIN (SELECT DISTINCT analyte, term FROM ref_ctcae) t ON t.analyte = g.analyte
+FROM bmc_lab l
+JOIN ref_analyte a ON a.analyte = l.analyte
+JOIN (SELECT DISTINCT analyte, term FROM ref_ctcae) t ON t.analyte = l.analyte
+LEFT JOIN ref_ctcae c ON c.analyte = l.analyte
+     AND CASE WHEN l.comparator = '<'
+              THEN (c.low IS NULL OR l.value > c.low)
+                   AND l.value <= CASE WHEN c.high_is_lln THEN l.lln ELSE c.high END
+              ELSE (c.low IS NULL OR l.value >= c.low)
+                   AND l.value < CASE WHEN c.high_is_lln THEN l.lln ELSE c.high END
+         END
+WHERE l.usable

@@ -202,3 +202,23 @@ def test_a_malformed_truth_file_is_a_usage_error_naming_the_line(tmp_path, text,
         read_truth(f)
     with pytest.raises(UsageError, match="no such truth file"):
         read_truth(tmp_path / "missing.csv")
+
+
+def test_the_screen_reuses_an_up_to_date_cohort_and_rebuilds_after_a_new_load(tmp_path):
+    from cohort.definition import build_cohort
+    from etl.load import load
+    from tests.conftest import write_ndjson
+
+    first = Chart("reuse-1")
+    first.breast_cancer()
+    first.cbc(at(d()), hgb=9.0, nrbc=3)
+    con = build_db(tmp_path, [first])
+    build_cohort(con)
+    assert "cohort tables reused (same parameters, data and queries)" in run_screen(con).notes
+    assert not any("reused" in n for n in run_screen(con, {"smear_window_days": 7}).notes)
+    second = Chart("reuse-2")
+    second.breast_cancer()
+    load(con, [write_ndjson(tmp_path / "more" / "Patient.ndjson", second.resources[:1])])
+    again = run_screen(con, {"smear_window_days": 7})
+    assert not any("reused" in n for n in again.notes)
+    assert again.cohort.counts["patients"] == 2

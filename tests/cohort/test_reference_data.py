@@ -95,6 +95,17 @@ def test_a_duplicate_after_normalisation_is_refused_with_file_and_line(tmp_path)
         load_reference(duckdb.connect(), tmp_path)
 
 
+def test_default_ranges_cover_every_sex_exactly_once(tmp_path):
+    spec = next(s for s in REFERENCE_FILES if s.file == "default_ranges.csv")
+    for other in REFERENCE_FILES:
+        (tmp_path / other.file).write_bytes((queries_dir() / "reference" / other.file).read_bytes())
+    text = (tmp_path / spec.file).read_text().replace("hgb,unknown,12.0,17.5", "hgb,any,12.0,17.5")
+    (tmp_path / spec.file).write_text(text)
+    with pytest.raises(ReferenceDataError, match="hgb needs either one row for sex 'any' or one "
+                                                 "each for female, male and unknown"):
+        load_reference(duckdb.connect(), tmp_path)
+
+
 def test_a_malformed_number_is_refused_with_file_line_and_column(tmp_path):
     spec = next(s for s in REFERENCE_FILES if s.file == "units.csv")
     (tmp_path / "units.csv").write_text("analyte,unit,canonical_unit,factor,source\n"
