@@ -1,6 +1,6 @@
 """FHIRPath functions used by ViewDefinitions, as DuckDB SQL.
 
-Supported: where, exists, empty, first, last, count, not, ofType, extension, join,
+Supported: where, select, exists, empty, first, last, count, not, ofType, extension, join,
 getResourceKey, getReferenceKey, lowBoundary, highBoundary. Any other function is a
 ViewDefinitionError naming it, so a view never silently computes something else.
 """
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from etl.viewdef.expressions import Translator
 
 _ARITY: dict[str, tuple[int, int]] = {
-    "where": (1, 1), "exists": (0, 1), "empty": (0, 0), "first": (0, 0), "last": (0, 0),
+    "where": (1, 1), "select": (1, 1), "exists": (0, 1), "empty": (0, 0), "first": (0, 0), "last": (0, 0),
     "count": (0, 0), "not": (0, 0), "ofType": (1, 1), "extension": (1, 1), "join": (0, 1),
     "getResourceKey": (0, 0), "getReferenceKey": (0, 1), "lowBoundary": (0, 1),
     "highBoundary": (0, 1),
@@ -64,6 +64,19 @@ def _filter(tr: Translator, base: Expr, criteria: fp.Node, scope: Scope) -> Expr
 
 def _fn_where(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
     return _filter(tr, base, node.args[0], scope)
+
+
+def _fn_select(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
+    """``base.select(projection)``: the projection of each item, flattened; empty for an
+    empty ``base`` (``coding.select(system & '|' & code)``)."""
+    def project(item: Expr) -> Expr:
+        return tr.translate(node.args[0], replace(scope, focus=item))
+
+    if base.many:
+        return map_items(base, project)
+    out = project(base)
+    guard = f"({base.sql}) IS NULL"
+    return Expr(f"(CASE WHEN {guard} THEN NULL ELSE {out.sql} END)", out.many, out.t)
 
 
 def _fn_exists(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:

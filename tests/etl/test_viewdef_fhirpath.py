@@ -75,3 +75,23 @@ def test_trailing_tokens_are_rejected():
 def test_dollar_index_is_rejected_explicitly():
     with pytest.raises(fp.FhirPathSyntaxError, match=r"only \$this is supported"):
         fp.parse("name.where($index = 0)")
+
+
+def test_select_projects_each_item_and_skips_empty_input():
+    import duckdb
+
+    from etl.viewdef.evaluate import evaluate_view
+
+    view = {"resource": "Observation", "select": [{"column": [
+        {"name": "codings", "collection": True, "type": "string",
+         "path": "category.coding.where(code.exists()).select(system & '|' & code)"},
+        {"name": "unit", "type": "string",
+         "path": "value.ofType(Quantity).select(system & '|' & code)"}]}]}
+    obs = [{"resourceType": "Observation", "id": "a", "status": "final", "code": {},
+            "category": [{"coding": [{"system": "s", "code": "c1"}, {"code": "c2"},
+                                     {"system": "s"}]}, {"coding": [{"system": "t", "code": "c3"}]}],
+            "valueQuantity": {"value": 1, "system": "u", "code": "mg"}},
+           {"resourceType": "Observation", "id": "b", "status": "final", "code": {}}]
+    rows = evaluate_view(duckdb.connect(), view, obs)
+    assert rows == [{"codings": ["s|c1", "|c2", "t|c3"], "unit": "u|mg"},
+                    {"codings": [], "unit": None}]

@@ -254,3 +254,90 @@ def test_encounter_class_and_period():
     (row,) = _rows("encounter", enc)
     assert (row["class_code"], row["period_start"], row["period_end"]) == (
         "IMP", "2020-05-01T08:00:00Z", "2020-05-04T10:00:00Z")
+
+
+# -- added columns: codings with their systems, more reference keys -------------------------
+
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def test_codings_columns_pair_each_code_with_its_system():
+    rows = _rows("observation", _cbc_wbc())
+    assert {tuple(r["category_codings"]) for r in rows} == {(f"{CATEGORY}|laboratory",)}
+    assert {tuple(r["interpretation_codings"]) for r in rows} == {("|L",)}  # no system
+    assert rows[0]["category_codes"] == ["laboratory"]  # the old column is unchanged
+
+
+def test_component_rows_have_the_component_interpretation_codings():
+    panel = _cbc_panel()
+    panel["component"][1]["interpretation"] = [{"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+         "code": "L"}, {"display": "no code, no entry"}]}]
+    got = {(r["component_index"], tuple(r["interpretation_codings"]))
+           for r in _rows("observation", panel)}
+    assert got == {(None, ()), (0, ()), (1, (
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation|L",))}
+
+
+def test_reference_range_codings():
+    rows = _rows("observation_reference_range", _cbc_wbc())
+    got = sorted((r["range_index"], r["applies_to_codings"], r["type_codings"]) for r in rows)
+    assert got == [(0, [], []), (1, [f"{SCT}|248153007"], [])]
+
+
+def test_encounter_participants_provider_and_locations():
+    enc = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+           "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+           "participant": [
+               {"individual": {"reference": "Practitioner?identifier=http://hl7.org/fhir/"
+                                            "sid/us-npi|9999913622"}},
+               {"individual": {"reference": "Practitioner/pr-2"}}, {"type": [{"text": "x"}]}],
+           "serviceProvider": {"reference": "Organization/org-1"},
+           "location": [{"location": {"reference": "Location/loc-1"}},
+                        {"location": {"reference": "Location/loc-2/_history/3"}}],
+           "reasonCode": [{"coding": [{"system": SCT, "code": "254837009"}]}]}
+    (row,) = _rows("encounter", enc)
+    assert row["participant_keys"] == [
+        "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999913622", "Practitioner/pr-2"]
+    assert row["service_provider_key"] == "Organization/org-1"
+    assert row["location_keys"] == ["Location/loc-1", "Location/loc-2"]
+    assert row["reason_codings"] == [f"{SCT}|254837009"]
+
+
+def test_procedure_performers_and_body_site_codings():
+    proc = {"resourceType": "Procedure", "id": "bmb-1", "status": "completed",
+            "code": {"coding": [{"system": SCT, "code": "396487001"}]},
+            "subject": {"reference": "Patient/p1"},
+            "performer": [{"actor": {"reference": "Practitioner/pr-1"}},
+                          {"actor": {"reference": "Organization/org-1"}}],
+            "bodySite": [{"coding": [{"system": SCT, "code": "14016003"}]}]}
+    (row,) = _rows("procedure", proc)
+    assert row["performer_keys"] == ["Practitioner/pr-1", "Organization/org-1"]
+    assert row["body_site_codings"] == [f"{SCT}|14016003"]
+
+
+def test_medication_request_requester_and_contained_medication():
+    req = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active",
+           "intent": "order", "subject": {"reference": "Patient/p1"},
+           "contained": [{"resourceType": "Medication", "id": "other",
+                          "code": {"text": "not this one"}},
+                         {"resourceType": "Medication", "id": "med1",
+                          "code": {"text": "doxorubicin", "coding": [
+                              {"system": RXNORM, "code": "1790099"}]}}],
+           "medicationReference": {"reference": "#med1"},
+           "requester": {"reference": "PractitionerRole/role-1"}}
+    (row,) = _rows("medication_request", req)
+    assert row["requester_key"] == "PractitionerRole/role-1"
+    assert row["contained_medication_text"] == "doxorubicin"
+    assert row["contained_medication_codings"] == [f"{RXNORM}|1790099"]
+    assert row["medication_key"] == "#med1" and row["medication_code"] is None
+
+
+def test_medication_request_with_a_codeable_concept_has_no_contained_medication():
+    req = {"resourceType": "MedicationRequest", "id": "mr-2", "status": "active",
+           "intent": "order", "subject": {"reference": "Patient/p1"},
+           "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1790099"}]}}
+    (row,) = _rows("medication_request", req)
+    assert row["contained_medication_text"] is None
+    assert row["contained_medication_codings"] == []
+    assert row["medication_code"] == "1790099"
