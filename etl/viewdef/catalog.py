@@ -2,6 +2,9 @@
 
 The loader creates and fills one table per view, and the CLI documents them; both come here
 so the JSON files stay the one declaration of every table (name, columns, types, meaning).
+
+``docs/tables.md`` is this module's Markdown, kept in git (a test checks it is current);
+regenerate it with ``python -m etl.viewdef.catalog > docs/tables.md``.
 """
 from __future__ import annotations
 
@@ -43,7 +46,18 @@ def _cell(text: str | None) -> str:
 
 def render_markdown(views: list[CompiledView]) -> str:
     """Column documentation of ``views`` as Markdown: one section and table per view."""
-    lines = ["# Declared tables", ""]
+    lines = ["# Declared tables", "",
+             "Generated from `etl/views/*.json` (`python -m etl.viewdef.catalog > "
+             "docs/tables.md`; `bmc tables --markdown` prints the same).", "",
+             "Conventions: after loading, a *reference key* column holds the target's key "
+             "`Type/<id>` whatever form the reference had (relative, absolute URL, "
+             "`_history`, `urn:uuid:`, conditional `Type?identifier=...`; `#contained` becomes "
+             "`Type/<container id>#<id>`); what cannot be resolved stays as written and is "
+             "listed in `unresolved_reference`. A `*_codings` column lists a "
+             "CodeableConcept's codings as `system|code` strings (`|code` when the coding has "
+             "no system; split at the first `|`, which a URI cannot hold), next to the older "
+             "code-only `*_codes` column. A collection column is an empty list when the "
+             "element is absent.", ""]
     for view in views:
         lines += [f"## {view.name}", "", f"Resource: `{view.resource}`. Columns after `_rid` "
                   "(the provenance row id):", "",
@@ -54,3 +68,7 @@ def render_markdown(views: list[CompiledView]) -> str:
                          f"{_cell(col.description)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(load_declared_views()))

@@ -341,3 +341,13 @@ def test_medication_request_with_a_codeable_concept_has_no_contained_medication(
     assert row["contained_medication_text"] is None
     assert row["contained_medication_codings"] == []
     assert row["medication_code"] == "1790099"
+
+
+def test_docs_tables_md_is_current():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "tables.md"
+    want = render_markdown(load_declared_views()) + "\n"
+    assert docs.read_text(encoding="utf-8") == want, (
+        "docs/tables.md is out of date: regenerate it with "
+        "`python -m etl.viewdef.catalog > docs/tables.md`")
