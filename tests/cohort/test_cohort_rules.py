@@ -212,6 +212,29 @@ _i.lab("plt", 40, at(d(-2)), low=150)   # grade 3, nearest before
 _i.lab("plt", 100, at(d(2)), low=150)   # grade 1, as near but after
 
 
+# --- references as absolute URLs (a server's Bulk export may write them so) -------------------
+def absolute_refs(ch: Chart, base: str = "http://example.org/fhir/") -> None:
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "reference" and isinstance(v, str):
+                    node[k] = base + v
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for x in node:
+                walk(x)
+    walk(ch.resources)
+
+
+for name, hgb in (("abs_refs_smear_with_cytopenia", 9.0), ("abs_refs_smear_no_cytopenia", 13.0)):
+    _a = plain(name)
+    _a.breast_cancer()
+    _k = _a.cbc(at(d()), hgb=hgb, nrbc=4)
+    _a.marrow_dx(onset=d(), evidence=[_k["nrbc"]])
+    absolute_refs(_a)
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     return build_db(tmp_path_factory.mktemp("rules"), list(CHARTS.values()))
@@ -413,6 +436,30 @@ def test_a_coded_diagnosis_resting_on_a_smear_must_meet_the_smear_rule(result, d
     build_cohort(db)
 
 
+def test_absolute_url_references_resolve_for_subjects_and_condition_evidence(result, db):
+    r = row(result, "abs_refs_smear_with_cytopenia")
+    assert (r["route"], bool(r["coded_marrow_dx"])) == ("smear", True)
+    assert "abs_refs_smear_no_cytopenia" not in members(result)
+    assert rules_of(db, "abs_refs_smear_no_cytopenia")["failed_rules"] == "smear_cytopenia"
+
+
+def test_dates_do_not_depend_on_the_session_time_zone(db, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        db.execute("SET TimeZone = 'Pacific/Kiritimati'")
+        shifted = build_cohort(db)
+        assert str(row(shifted, "midnight_local")["index_date"])[:10] == "2001-01-28"
+        assert str(row(shifted, "win_plus14")["index_date"])[:10] == d()
+    finally:
+        db.execute("SET TimeZone = 'UTC'")
+        monkeypatch.delenv("TZ")
+        time.tzset()
+        build_cohort(db)
+
+
 def test_a_marrow_report_proves_bmc_when_its_conclusion_code_says_metastatic_carcinoma(result):
     assert {"report_positive", "report_aspirate_morphology"} <= members(result)
     assert not {"report_negative", "report_eie"} & members(result)
@@ -484,7 +531,7 @@ def test_funnel_counts_each_person_once_and_names_the_rule_that_alone_lost_them(
                       "GROUP BY 1").fetchall()
     for rule, count in sole:
         assert f.loc[rule, "lost_only_by_rule"] == count
-    assert f.loc["smear_cytopenia", "lost_only_with_coded_dx"] == 1  # the coded smear patient
+    assert f.loc["smear_cytopenia", "lost_only_with_coded_dx"] == 2  # the two coded smear patients
     routes = f.loc[["histology only", "smear only", "both"], "patients"].sum()
     assert routes == len(result.cohort)
 
