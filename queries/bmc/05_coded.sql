@@ -1,4 +1,5 @@
--- bmc_coded: every coding of a Condition, DiagnosticReport.code, Procedure or
+-- bmc_coded: every coding of a Condition, DiagnosticReport.code (source 'diagnostic_report')
+-- or conclusionCode (source 'diagnostic_report_conclusion'), Procedure or
 -- MedicationAdministration medication (its own codings, a contained Medication's, or the
 -- referenced Medication's code and ingredients) that falls in a value set of
 -- ref_valueset, joined on (system, code). ICD-10-CM / WHO ICD-10 codes are compared without
@@ -18,6 +19,11 @@ codings AS (
     UNION ALL
     SELECT DISTINCT 'diagnostic_report', _rid, resource_key, patient_key, system, code, display
     FROM diagnostic_report WHERE code IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT 'diagnostic_report_conclusion', _rid, resource_key, patient_key,
+           split_part(coding, '|', 1), substr(coding, strpos(coding, '|') + 1), NULL
+    FROM (SELECT _rid, resource_key, patient_key, unnest(conclusion_codings) AS coding
+          FROM diagnostic_report) c
     UNION ALL
     SELECT DISTINCT 'procedure', _rid, resource_key, patient_key, system, code, display
     FROM procedure WHERE code IS NOT NULL

@@ -83,28 +83,43 @@ scoped_ranges AS (
     JOIN (SELECT DISTINCT _rid FROM joined) j ON j._rid = r._rid
 ),
 range_sex AS (
-    -- the sex a range applies to, from appliesTo codes (value sets applies_to_female/_male)
+    -- the sex a range applies to, from appliesTo codings (value sets applies_to_female/_male)
     SELECT r._rid, r.value_source, coalesce(r.component_index, -1) AS component_no, r.range_index,
            min(CASE v.valueset WHEN 'applies_to_female' THEN 'female'
                                WHEN 'applies_to_male' THEN 'male' END) AS sex_lo,
            max(CASE v.valueset WHEN 'applies_to_female' THEN 'female'
                                WHEN 'applies_to_male' THEN 'male' END) AS sex_hi
     FROM (SELECT _rid, value_source, component_index, range_index,
-                 unnest(applies_to_codes) AS applies_code
+                 unnest(applies_to_codings) AS coding
           FROM scoped_ranges) r
-    JOIN ref_valueset v ON v.code = r.applies_code
+    JOIN ref_valueset v ON v.system = split_part(r.coding, '|', 1)
+         AND v.code = substr(r.coding, strpos(r.coding, '|') + 1)
          AND v.valueset IN ('applies_to_female', 'applies_to_male')
     GROUP BY r._rid, r.value_source, coalesce(r.component_index, -1), r.range_index
 ),
+range_normal AS (
+    -- ranges typed as the normal range (value set range_type_normal)
+    SELECT DISTINCT r._rid, r.value_source, coalesce(r.component_index, -1) AS component_no,
+           r.range_index
+    FROM (SELECT _rid, value_source, component_index, range_index,
+                 unnest(type_codings) AS coding
+          FROM scoped_ranges) r
+    JOIN ref_valueset v ON v.system = split_part(r.coding, '|', 1)
+         AND v.code = substr(r.coding, strpos(r.coding, '|') + 1)
+         AND v.valueset = 'range_type_normal'
+),
 ranges AS (
+    -- untyped ranges and normal ranges (not treatment, therapeutic, ... ranges)
     SELECT r._rid, r.value_source, coalesce(r.component_index, -1) AS component_no,
            r.range_index, r.low_value, r.low_unit,
            CASE WHEN s.sex_lo = s.sex_hi THEN s.sex_lo END AS applies_sex
     FROM scoped_ranges r
     LEFT JOIN range_sex s ON s._rid = r._rid AND s.value_source = r.value_source
          AND s.component_no = coalesce(r.component_index, -1) AND s.range_index = r.range_index
+    LEFT JOIN range_normal n ON n._rid = r._rid AND n.value_source = r.value_source
+         AND n.component_no = coalesce(r.component_index, -1) AND n.range_index = r.range_index
     WHERE r.low_value IS NOT NULL
-      AND (len(r.type_codes) = 0 OR list_contains(r.type_codes, 'normal'))
+      AND (len(r.type_codings) = 0 OR n._rid IS NOT NULL)
 ),
 range_pick AS (
     -- the sex-matched range first, then the first range without a sex

@@ -7,9 +7,8 @@
 --     the smear rule instead). A Condition citing no evidence is taken at its word.
 --   * 'marrow report': a DiagnosticReport coded marrow_report (LOINC 33721-2 / 48807-2) with
 --     a status in $result_statuses, dated by effective[x] (else issued); it proves BMC when a
---     conclusionCode is in marrow_report_positive (metastatic carcinoma). The view carries
---     conclusion codes without their systems, so they are matched on code alone; the codes
---     of that value set are unique across its systems.
+--     conclusionCode coding (system and code, bmc_coded) is in marrow_report_positive
+--     (metastatic carcinoma).
 -- Parameters: $coded_condition, $result_statuses
 WITH cond AS (
     SELECT c._rid, c.resource_key, c.patient_key,
@@ -49,19 +48,18 @@ cond_rows AS (
 report AS (
     SELECT r._rid, r.resource_key, r.patient_key,
            string_agg(DISTINCT k.system || '|' || k.code, ' ') AS code,
-           r.effective_start, r.issued, r.conclusion_codes
+           r.effective_start, r.issued
     FROM bmc_coded k
     JOIN diagnostic_report r ON r._rid = k._rid
     WHERE k.source = 'diagnostic_report' AND k.valueset = 'marrow_report'
       AND r.patient_key IS NOT NULL
       AND list_contains($result_statuses, coalesce(r.status, 'unknown'))
-    GROUP BY r._rid, r.resource_key, r.patient_key, r.effective_start, r.issued,
-             r.conclusion_codes
+    GROUP BY r._rid, r.resource_key, r.patient_key, r.effective_start, r.issued
 ),
 positive AS (
-    SELECT DISTINCT r.resource_key
-    FROM (SELECT resource_key, unnest(conclusion_codes) AS conclusion_code FROM report) r
-    JOIN ref_valueset v ON v.valueset = 'marrow_report_positive' AND v.code = r.conclusion_code
+    SELECT DISTINCT resource_key
+    FROM bmc_coded
+    WHERE source = 'diagnostic_report_conclusion' AND valueset = 'marrow_report_positive'
 ),
 report_rows AS (
     SELECT r.patient_key, 'marrow report' AS kind, r.resource_key, r._rid, r.code,

@@ -77,6 +77,16 @@ chart("lln_female_matched").lab("hgb", 13.1, at(d(1)), ranges=_both_sexes)
 chart("lln_male_default", "male").lab("hgb", 13.2, at(d(1)))             # default M 13.5
 chart("lln_female_default").lab("hgb", 13.2, at(d(1)))                   # default F 12.0
 chart("lln_range_in_other_unit").lab("hgb", 11.5, at(d(1)), low=120, low_unit="g/L")
+_RRM = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+
+
+def typed_range(low: float, meaning: str) -> list[dict]:
+    return [{"low": {"value": low, "unit": "g/dL", "system": "http://unitsofmeasure.org",
+                     "code": "g/dL"}, "type": {"coding": [{"system": _RRM, "code": meaning}]}}]
+
+
+chart("lln_normal_typed").lab("hgb", 11.0, at(d(1)), ranges=typed_range(11.5, "normal"))
+chart("lln_treatment_typed").lab("hgb", 11.0, at(d(1)), ranges=typed_range(10.0, "treatment"))
 chart("lln_range_unit_mixup").lab("hgb", 11.5, at(d(1)), low=120, low_unit=None)  # g/L meant
 
 # --- units: each variant is the only cytopenia ---------------------------------------------------
@@ -326,6 +336,12 @@ def test_a_range_in_another_unit_is_converted_before_comparing(db):
     r = lab_row(db, "lln_range_in_other_unit", "hgb", 11.5)
     assert r["lln"] == pytest.approx(12.0)
     assert grade_of(db, "lln_range_in_other_unit", "hgb", 11.5) == 1
+
+
+def test_only_normal_or_untyped_ranges_give_the_lln(db):
+    assert lab_row(db, "lln_normal_typed", "hgb", 11.0)["lln"] == 11.5
+    treatment = lab_row(db, "lln_treatment_typed", "hgb", 11.0)
+    assert (treatment["lln"], treatment["lln_source"]) == (12.0, "default for female (CODES.md §4.3)")
 
 
 def test_an_implausible_lln_is_a_unit_mix_up_and_the_default_is_used(db):
