@@ -76,3 +76,18 @@ def test_restated_patients_supersede_their_first_version(loaded):
     assert con.execute("SELECT count(*) FROM resource WHERE resource_type = 'Patient' "
                        "AND status = 'superseded'").fetchall() == [(3,)]
     con.close()
+
+
+def test_synthea_conditional_references_resolve_through_identifiers(loaded):
+    """Synthea's bulk exporter writes requester = Practitioner?identifier=<npi system>|<npi>."""
+    db, r = loaded["synthea-bulk-10-patients"]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        keys = con.execute("SELECT DISTINCT requester_key FROM medication_request").fetchall()
+        locations = con.execute("SELECT count(*) FROM encounter, unnest(location_keys) u(k) "
+                                "WHERE k LIKE 'Location/%'").fetchall()[0][0]
+    finally:
+        con.close()
+    assert keys and all(k.startswith("Practitioner/") and "?" not in k for (k,) in keys)
+    assert locations > 0
+    assert r.unresolved == {}
