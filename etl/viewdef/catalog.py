@@ -57,13 +57,16 @@ def render_markdown(views: list[CompiledView]) -> str:
              "CodeableConcept's codings as `system|code` strings (`|code` when the coding has "
              "no system; split at the first `|`, which a URI cannot hold), next to the older "
              "code-only `*_codes` column. A collection column is an empty list when the "
-             "element is absent.", ""]
+             "element is absent. A *required* column is never NULL: the loader rejects a "
+             "resource without it (listed in `load_error`).", ""]
     for view in views:
         lines += [f"## {view.name}", "", f"Resource: `{view.resource}`. Columns after `_rid` "
                   "(the provenance row id):", "",
                   "| column | type | FHIR type | description |", "|---|---|---|---|"]
         for col in view.columns:
             kind = col.duckdb_type + (" (reference key)" if col.is_reference_key else "")
+            if ("required", "true") in col.tags:
+                kind += ", required"
             lines.append(f"| `{col.name}` | {kind} | {_cell(col.fhir_type)} | "
                          f"{_cell(col.description)} |")
         lines.append("")

@@ -39,7 +39,9 @@ from etl.viewdef.validation import check_shape
 
 @dataclass(frozen=True)
 class ViewColumn:
-    """One output column; ``is_reference_key`` marks paths ending in getReferenceKey()."""
+    """One output column; ``is_reference_key`` marks paths ending in getReferenceKey();
+    ``tags`` are the column's SQL-on-FHIR ``tag`` entries (``required``: the loader rejects a
+    resource for which this column is NULL)."""
 
     name: str
     duckdb_type: str
@@ -49,6 +51,7 @@ class ViewColumn:
     path: str
     is_reference_key: bool
     reference_types: tuple[str, ...]
+    tags: tuple[tuple[str, str], ...] = ()  # the column's tag[] (name, value), e.g. required
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,8 @@ class _Compiler:
                 name=name, duckdb_type=out_type,
                 fhir_type=declared or (e.t.name if e.t.kind == "primitive" else None),
                 description=col.get("description"), collection=collection, path=path,
-                is_reference_key=ref_types is not None, reference_types=ref_types or ()))
+                is_reference_key=ref_types is not None, reference_types=ref_types or (),
+                tags=tuple((str(t.get("name")), str(t.get("value"))) for t in col.get("tag", []))))
         return _Col(name, out_type, sql)
 
     def node(self, sel: dict[str, Any], scope: Scope, where: str, record: bool,

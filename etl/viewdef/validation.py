@@ -54,6 +54,11 @@ def _column(col: Any, where: str) -> None:
         raise _fail(f"{where}.type", f"expected a string, got {_type(col['type'])}")
     if "collection" in col and not isinstance(col["collection"], bool):
         raise _fail(f"{where}.collection", "expected true or false")
+    for i, tag in enumerate(_list(col.get("tag", []), f"{where}.tag", non_empty=False)):
+        if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or \
+                not isinstance(tag.get("value"), str):
+            raise _fail(f"{where}.tag[{i}]", 'a tag is {"name": "...", "value": "..."} '
+                                             "(two strings)")
 
 
 def _select(sel: Any, where: str) -> None:

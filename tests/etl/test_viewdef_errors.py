@@ -105,3 +105,15 @@ def test_error_messages_do_not_contain_resource_content():
     with pytest.raises(ViewDefinitionError) as info:
         evaluate_view(duckdb.connect(), view, [patient])
     assert "Secretname" not in str(info.value)
+
+
+def test_a_tag_needs_a_name_and_a_value():
+    view = _view(select=[{"column": [{"name": "id", "path": "id", "tag": [{"name": "required"}]}]}])
+    with pytest.raises(ViewDefinitionError, match=r"^select\[0\]\.column\[0\]\.tag\[0\]: a tag is"):
+        validate_view(view)
+
+
+def test_column_tags_are_kept_on_the_compiled_column():
+    view = _view(select=[{"column": [{"name": "id", "path": "id",
+                                      "tag": [{"name": "required", "value": "true"}]}]}])
+    assert compile_view(view).columns[0].tags == (("required", "true"),)
