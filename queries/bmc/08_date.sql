@@ -5,15 +5,16 @@
 -- ('2001-01-28T00:35:00+01:00' is 2001-01-28). Window rules compare these intervals at their
 -- closest points (a partial date matches a window if any day it denotes does); ordering and
 -- index dates use date_lo, and precision says how much of it to believe.
--- Strings that are not FHIR dates get NULL dates (and so match no rule).
+-- Strings that are not FHIR dates get NULL dates (and so match no rule). Observation dates
+-- are taken for the patients of bmc_scope only (the only counts bmc_lab reads).
 -- Parameters: none.
 WITH raw AS (
     SELECT onset_date_time AS text FROM condition
     UNION SELECT recorded_date FROM condition
     UNION SELECT abatement_date_time FROM condition
-    UNION SELECT effective_start FROM observation
-    UNION SELECT effective_end FROM observation
-    UNION SELECT issued FROM observation
+    UNION SELECT o.effective_start FROM observation o JOIN bmc_scope s ON s.patient_key = o.patient_key
+    UNION SELECT o.effective_end FROM observation o JOIN bmc_scope s ON s.patient_key = o.patient_key
+    UNION SELECT o.issued FROM observation o JOIN bmc_scope s ON s.patient_key = o.patient_key
     UNION SELECT effective_start FROM diagnostic_report
     UNION SELECT effective_end FROM diagnostic_report
     UNION SELECT issued FROM diagnostic_report
