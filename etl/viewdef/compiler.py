@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etl.errors import ViewDefinitionError
+from etl.viewdef import cache as view_cache
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
 from etl.viewdef.expressions import (
@@ -420,7 +421,10 @@ def _structure_dict(structure: Structure) -> dict:
 
 def compile_view(view: dict[str, Any]) -> CompiledView:
     """Compile a ViewDefinition (a parsed JSON dict); raise ViewDefinitionError if invalid or
-    unsupported."""
+    unsupported. Successful compilations are cached on disk (see etl.viewdef.cache)."""
+    cached = view_cache.load(view) if isinstance(view, dict) else None
+    if cached is not None:
+        return cached
     check_shape(view)
     with fresh_names():
         compiled, structure = _compile(view, frozenset())
@@ -431,6 +435,7 @@ def compile_view(view: dict[str, Any]) -> CompiledView:
     if structure.conflicts:
         raise ViewDefinitionError("could not settle which elements are JSON: "
                                   + ", ".join(".".join(p) for p in structure.conflicts))
+    view_cache.store(view, compiled)
     return compiled
 
 
