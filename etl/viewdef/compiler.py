@@ -1,15 +1,17 @@
-"""Compile a SQL-on-FHIR v2 ViewDefinition into one DuckDB SELECT.
+"""Compile a SQL-on-FHIR v2 ViewDefinition into one DuckDB query.
 
-The SELECT reads ``{source}``, a relation with ``_rid`` (provenance row id) and ``r`` (the
-resource parsed with ``json_transform(json, CompiledView.structure)``), and returns
-``_rid`` followed by the view's columns in view order.
+The query reads ``{source}`` (exactly once), a relation with ``_rid`` (provenance row id) and
+``r`` (the resource parsed with ``json_transform(json, CompiledView.structure)``), and
+returns ``_rid`` followed by the view's columns in view order.
 
-Row generation: a select node without iteration yields exactly one row, kept as plain
-column expressions, so a view without forEach/unionAll/repeat is a flat projection. As soon
-as a node can yield several rows it becomes a LIST of STRUCT rows (``forEach`` maps over the
-items with a lambda, ``unionAll`` concatenates lists, sibling nodes multiply), and the
-final SELECT unnests that list once per resource. Everything stays a per-row expression --
-no joins, no correlated subqueries -- which DuckDB vectorises well.
+Row generation: columns outside any iteration are plain projections of ``r``. Each forEach,
+forEachOrNull or repeat is one ``unnest`` in a nested SELECT (its item and, when used,
+its 1-based index become columns), and DuckDB repeats the outer columns across it; sibling
+iterations nest, so they multiply. A forEachOrNull over an empty list unnests ``[NULL]``,
+and its index, NULL there, marks the null row. A unionAll splits the view into variants, one
+SELECT each, joined by UNION ALL over a CTE of the source (parsed once). No lambdas build
+rows and no STRUCTs are packed, so DuckDB spends its time on the columns themselves
+(tests/etl/test_viewdef_shapes.py checks the rows against the older list-of-STRUCTs shape).
 """
 from __future__ import annotations
 
