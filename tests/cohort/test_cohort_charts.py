@@ -219,9 +219,11 @@ def _urn(key: str) -> str:
 
 
 def _rewrite_refs(node):
+    """Every reference of the bundle becomes the urn:uuid of its target's entry (relative and
+    absolute ones alike, as a client building a transaction does)."""
     if isinstance(node, dict):
-        return {k: (_urn(v) if k == "reference" and isinstance(v, str) and "/" in v
-                    and not v.startswith(("urn:", "http")) else _rewrite_refs(v))
+        return {k: (_urn("/".join(v.split("/")[-2:])) if k == "reference" and isinstance(v, str)
+                    and "/" in v and not v.startswith("urn:") else _rewrite_refs(v))
                 for k, v in node.items()}
     if isinstance(node, list):
         return [_rewrite_refs(x) for x in node]

@@ -560,3 +560,13 @@ def test_evidence_ledger_points_at_the_source_line(db, result):
     cyto = ledger[ledger.role.str.startswith("cytopenia")].iloc[0]
     assert (cyto.value, cyto.unit, cyto.grade, cyto.lln) == (70, "10*3/uL", 2, 150)
     assert cyto.source_file.endswith("Observation.000.ndjson") and cyto.source_line > 0
+
+
+def test_the_same_charts_as_transaction_bundles_with_urn_uuid_references_give_the_same_cohort(
+        result, tmp_path_factory):
+    bundled = build_db(tmp_path_factory.mktemp("rules-bundles"), list(CHARTS.values()), "bundle")
+    other = build_cohort(bundled)
+    cols = ["patient_id", "index_date", "route", "anemia_grade", "platelet_grade", "wbc_grade",
+            "coded_marrow_dx"]
+    assert other.cohort[cols].equals(result.cohort[cols])
+    assert other.funnel.equals(result.funnel)
