@@ -50,6 +50,9 @@ class Param:
             return text
         if self.kind == "list":
             items = [t.strip() for t in text.split(",") if t.strip()]
+            if not items:
+                raise UsageError(f"--param {self.name}: expected at least one value; valid: "
+                                 f"{', '.join(self.choices)}")
             bad = [t for t in items if self.choices and t not in self.choices]
             if bad:
                 raise UsageError(f"--param {self.name}: unknown value(s) {', '.join(bad)}; "

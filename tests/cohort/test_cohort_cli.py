@@ -92,6 +92,10 @@ def test_the_tables_stay_in_the_database_for_sql_users(db):
     (["--param", "smear_window_days"], "error: --param 'smear_window_days': expected name=value\n"),
     (["--param", "coded_condition=maybe"], "error: --param coded_condition: expected one of proof, "
                                            "unless-lab-evidence, never; got 'maybe'\n"),
+    (["--param", "cytopenia_lineages="], "error: --param cytopenia_lineages: expected at least one "
+                                         "value; valid: hgb, plt, wbc, anc\n"),
+    (["--param", "cytopenia_lineages=hgb,rbc"], "error: --param cytopenia_lineages: unknown "
+                                                "value(s) rbc; valid: hgb, plt, wbc, anc\n"),
     (["--format", "xml"], "error: --format must be one of table, csv, json, parquet, not 'xml'\n"),
     (["--format", "parquet"], "error: --format parquet needs --out FILE\n"),
 ])
