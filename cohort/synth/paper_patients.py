@@ -181,8 +181,12 @@ def build(p: PaperPatient, rng: random.Random) -> tuple[Record, RoleRow]:
 
     row = RoleRow(
         patient_id=rec.patient_id, role="bmc_paper", paper_patient=p.number, sex=sex,
-        cancer="breast", expected_in_cohort=1, expected_route=_route(p), coded_bmc=1,
-        expected_index_date=B, expected_screen_tier="known", bmc_label=1, lab="A",
+        # Paper patient 2 (route "coded": smear without cytopenia) is one of the paper's 22 but
+        # does not meet the paper's own rule (fit_report.md inconsistency 12): out of the cohort,
+        # still a true case in truth_labels.csv, so `bmc check` shows the rule's miss.
+        cancer="breast", expected_in_cohort=int(_route(p) != "coded"), expected_route=_route(p),
+        coded_bmc=1,
+        expected_index_date=B if _route(p) != "coded" else None, expected_screen_tier="known", bmc_label=1, lab="A",
         notes="; ".join(notes),
     )
     return rec, row

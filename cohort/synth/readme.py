@@ -106,7 +106,7 @@ patients hold exactly the 22 BMC cases; see `cohort/synth/mix.py`).
 | `paper_patient` | 1-22 for the paper's patients, else empty |
 | `sex` | F / M |
 | `cancer` | primary cancer: breast, prostate, gastric, lung, colon, none |
-| `expected_in_cohort` | 1 if the record meets the study definition: breast cancer and (marrow Condition C79.52/94217008, marrow pathology report, or the smear rule without an exclusion diagnosis) |
+| `expected_in_cohort` | 1 if the record meets the paper's own rule: breast cancer and (histology/cytology: a marrow pathology report or a marrow Condition C79.52/94217008 not based on the smear alone; or the smear rule: nRBC > 0 with cytopenia of CTCAE grade >= 1, without an exclusion diagnosis). Paper patient 2 (route `coded`: smear without cytopenia) is 0 -- the paper included her, its rule does not (fit_report.md, inconsistency 12) -- while her `bmc_label` stays 1 |
 | `expected_route` | marrow evidence in the record, before exclusions: `histology` (biopsy report), `smear` (smear rule met), `both`, `coded` (only a coded marrow Condition: paper patient 2, smear-diagnosed without cytopenia), `none` |
 | `coded_bmc` | 1 if a Condition C79.52 / SNOMED 94217008 exists |
 | `expected_index_date` | for patients in the cohort: BMC date (paper `bmc_date`; for tier-1 cases the date of the nRBC > 0 result) |

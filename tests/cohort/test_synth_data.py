@@ -398,7 +398,13 @@ def evaluate(p: Pt) -> dict:
     route = ("both" if reports and smear else "histology" if reports else "smear" if smear
              else "coded" if coded else "none")
     known = coded or bool(reports)
-    in_cohort = breast and (known or (smear is not None and not excluded))
+    # a coded marrow Condition whose only evidence is a blood count is the smear route, not
+    # histology proof: paper patient 2 (smear without cytopenia) is outside the paper's rule
+    coded_proof = any(
+        not c.get("evidence") or not all(dd["reference"].startswith("Observation/")
+                                         for ev in c["evidence"] for dd in ev.get("detail", []))
+        for c in p.has_condition(("C7952",), {"94217008"}))
+    in_cohort = breast and (coded_proof or bool(reports) or (smear is not None and not excluded))
     index = None
     if in_cohort:
         dates = [d(c["onsetDateTime"]) for c in p.has_condition(("C7952",), {"94217008"})]
