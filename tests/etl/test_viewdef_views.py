@@ -54,7 +54,7 @@ def test_catalog_loads_every_view_and_renders_docs():
     assert [v.name for v in views] == [p.stem for p in VIEW_FILES]
     markdown = render_markdown(views)
     assert "## observation_reference_range" in markdown
-    assert "| `patient_key` | VARCHAR (reference key) |" in markdown
+    assert "| `patient_key` | VARCHAR (reference key), required |" in markdown
 
 
 def test_patient_keeps_partial_birth_date():
@@ -351,3 +351,15 @@ def test_docs_tables_md_is_current():
     assert docs.read_text(encoding="utf-8") == want, (
         "docs/tables.md is out of date: regenerate it with "
         "`python -m etl.viewdef.catalog > docs/tables.md`")
+
+
+PATIENT_TABLES = ["condition", "diagnostic_report", "encounter", "medication_administration",
+                  "medication_request", "observation", "observation_reference_range",
+                  "procedure"]
+
+
+@pytest.mark.parametrize("name", PATIENT_TABLES)
+def test_patient_key_is_tagged_required(name):
+    """The loader rejects a resource whose required column is NULL (no subject)."""
+    (column,) = [c for c in view_columns(_view(name)) if c["name"] == "patient_key"]
+    assert {"name": "required", "value": "true"} in column.get("tag", [])
