@@ -139,7 +139,7 @@ def tables(
         docs = load_view_json()
     if markdown:
         from etl.viewdef.catalog import render_markdown
-        out.print(render_markdown(views), markup=False)
+        out.print(render_markdown(views), markup=False, soft_wrap=True)
         return
     for v in views:
         out.print(f"[bold]{v.name}[/bold] ({v.resource}): {docs[v.name].get('description', '')}")

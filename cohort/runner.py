@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from etl.store import quote_ident
 
 from .errors import DatabaseError, QueryError
 from .paths import queries_dir
-from .provenance import condition_evidence
 from .reference import load_reference
 
 #: Declared tables the cohort reads; a database without them has not been loaded.
@@ -133,22 +132,6 @@ class RunInfo:
     notes: list[str] = field(default_factory=list)
 
 
-def _after_coded(con: duckdb.DuckDBPyConnection, info: RunInfo) -> None:
-    how = condition_evidence(con)
-    if how == "sources":
-        info.notes.append("Condition.evidence is not a column of the condition table yet; it was "
-                          "read back from the source files of the marrow-metastasis Conditions")
-    elif how == "unavailable":
-        info.notes.append("Condition.evidence could not be read (source files moved): coded "
-                          "marrow Conditions are taken as proof whatever their evidence")
-
-
-#: Python steps that run right after the stage building the named table.
-AFTER: dict[str, Callable[[duckdb.DuckDBPyConnection, RunInfo], None]] = {
-    "bmc_coded": _after_coded,
-}
-
-
 def run_group(con: duckdb.DuckDBPyConnection, group: str, params: Mapping[str, Any],
               folder: Path | None = None) -> RunInfo:
     """Load the reference tables, then every stage of ``group`` in order, in one transaction.
@@ -162,8 +145,6 @@ def run_group(con: duckdb.DuckDBPyConnection, group: str, params: Mapping[str, A
         load_reference(con)
         for stage in stages(group, folder):
             info.timings[stage.table] = run_stage(con, stage, params)
-            if stage.table in AFTER:
-                AFTER[stage.table](con, info)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -111,7 +111,8 @@ range_normal AS (
 ranges AS (
     -- untyped ranges and normal ranges (not treatment, therapeutic, ... ranges)
     SELECT r._rid, r.value_source, coalesce(r.component_index, -1) AS component_no,
-           r.range_index, r.low_value, r.low_unit,
+           r.range_index, r.low_value,
+           coalesce(r.low_code, r.low_unit) AS low_unit,  -- the UCUM code, else the display text
            CASE WHEN s.sex_lo = s.sex_hi THEN s.sex_lo END AS applies_sex
     FROM scoped_ranges r
     LEFT JOIN range_sex s ON s._rid = r._rid AND s.value_source = r.value_source

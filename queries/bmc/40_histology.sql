@@ -26,7 +26,8 @@ basis AS (
            count(*) AS n_evidence,
            sum(CASE WHEN l.resource_key IS NOT NULL THEN 1 ELSE 0 END) AS n_lab,
            string_agg(DISTINCT split_part(e.evidence_key, '/', 1), ', ') AS evidence_types
-    FROM bmc_condition_evidence e
+    FROM (SELECT DISTINCT resource_key, unnest(evidence_detail_keys) AS evidence_key
+          FROM condition) e
     LEFT JOIN (SELECT DISTINCT resource_key FROM bmc_lab) l ON l.resource_key = e.evidence_key
     GROUP BY e.resource_key
 ),

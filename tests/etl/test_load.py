@@ -245,3 +245,15 @@ def test_an_empty_json_file_is_rejected_with_its_name(tmp_path):
     r = load(db, [tmp_path / "empty.json"])
     assert r.rejected == 1 and r.rejected_sample[0].endswith("empty.json: invalid JSON "
                                                             "(Input is a zero-length, empty document, at character 0)")
+
+
+def test_a_resource_missing_what_its_table_needs_is_rejected_with_the_reason(tmp_path):
+    orphan = {k: v for k, v in hgb("o2").items() if k != "subject"}
+    db = tmp_path / "t.duckdb"
+    r = load(db, [write_ndjson(tmp_path / "Observation.ndjson", [hgb("o1"), orphan])])
+    assert (r.loaded, r.rejected) == (1, 1)
+    [(line, rtype, rid, reason)] = q(db, "SELECT line, resource_type, resource_id, reason FROM load_error")
+    assert (line, rtype, rid) == (2, "Observation", "o2")
+    assert reason.startswith("table observation needs patient_key")
+    assert q(db, "SELECT DISTINCT resource_key FROM observation") == [("Observation/o1",)]
+    assert q(db, "SELECT status FROM resource WHERE id = 'o2'") == [("rejected",)]
