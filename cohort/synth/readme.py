@@ -73,7 +73,7 @@ Anticancer Res 31:4025-4030 (2011), and an institution around them. Every resour
 | `bulk/<Type>.000.ndjson` | the same resources as a Bulk Data export, one type per file |
 | `bulk/manifest.json` | Bulk Data manifest: `transactionTime`, `request`, `requiresAccessToken`, `output[{{type,url,count}}]`, `error[]`; `url` is the file name relative to the manifest |
 | `roles.csv` | intended role and test expectations per patient (never in the FHIR data) |
-| `truth_labels.csv` | `patient_id,label` (1 = breast-cancer BMC by the study definition), input of `bmc check --truth` |
+| `truth_labels.csv` | `patient_id,label` (1 = a true breast-cancer BMC case: the paper's 22, including patient 2 whom the paper's own rule misses, and the planted unrecognized cases), input of `bmc check --truth` |
 
 Sizes: bundles {summary.bytes_bundles / mb:.1f} MiB, bulk {summary.bytes_bulk / mb:.1f} MiB.
 

@@ -53,6 +53,7 @@ def roles_csv(rows: list[RoleRow]) -> bytes:
 
 
 def truth_csv(rows: list[RoleRow]) -> bytes:
-    """``patient_id,label`` (1 = breast-cancer BMC by the study definition) for ``bmc check --truth``."""
+    """``patient_id,label`` (1 = a true breast-cancer BMC case: the paper's 22 and the planted
+    unrecognized cases) for ``bmc check --truth``."""
     lines = ["patient_id,label"] + [f"{r.patient_id},{r.bmc_label}" for r in sorted(rows, key=lambda r: r.patient_id)]
     return ("\n".join(lines) + "\n").encode()
