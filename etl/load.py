@@ -250,7 +250,7 @@ class Loader:
         return not saw_resource and other_bad == 0 and untyped_objects > 0
 
     def _validate_lines(self, sf: SourceFile, chunk, stats: FileStats) -> np.ndarray:
-        texts = [chunk.buf[s:e] for s, e in zip(chunk.starts, chunk.ends, strict=True)]
+        texts = [bytes(chunk.buf[s:e]) for s, e in zip(chunk.starts, chunk.ends, strict=True)]
         keep = np.ones(len(texts), dtype=bool)
         for i, (rtype, rid, messages) in self.validator.check(texts):
             keep[i] = False

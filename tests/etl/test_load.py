@@ -257,3 +257,13 @@ def test_a_resource_missing_what_its_table_needs_is_rejected_with_the_reason(tmp
     assert reason.startswith("table observation needs patient_key")
     assert q(db, "SELECT DISTINCT resource_key FROM observation") == [("Observation/o1",)]
     assert q(db, "SELECT status FROM resource WHERE id = 'o2'") == [("rejected",)]
+
+
+def test_validate_spreads_a_big_file_over_worker_processes(tmp_path):
+    docs = [patient(f"p{i}") for i in range(1500)]
+    docs[1234] = patient("bad", birthDate="1952-13-45")
+    db = tmp_path / "t.duckdb"
+    r = load(db, [write_ndjson(tmp_path / "Patient.ndjson", docs)],
+             LoadOptions(validate=True, validate_workers=2))
+    assert (r.loaded, r.rejected) == (1499, 1)
+    assert q(db, "SELECT line, resource_id FROM load_error") == [(1235, "bad")]
