@@ -94,6 +94,7 @@ class Loader:
         self.progress = progress
         self.load_id = next_value(con, "load_run", "load_id")
         first = max(next_value(con, "resource", "_rid"), next_value(con, "deletion", "_rid"))
+        self.first_rid = first
         self.ing = Ingestor(con, self.views, view_json, self.load_id, first,
                             keep_raw=options.keep_raw, strict=options.strict)
         self.result = LoadResult(self.load_id)
@@ -352,13 +353,14 @@ class Loader:
         con = self.con
         versions.resolve(con, self.load_id, self.views)
         references.rewrite(con, self.views)
-        self.result.unresolved = references.list_unresolved(con, self.views)
+        (self.result.deletions_applied,) = con.execute(
+            "SELECT count(*) FROM deletion WHERE load_id = ? AND applied", [self.load_id]).fetchall()[0]
+        self.result.unresolved = references.list_unresolved(
+            con, self.views, since_rid=self.first_rid, full=bool(self.result.deletions_applied))
         for rtype, status, n in con.execute(
                 "SELECT resource_type, status, count(*) FROM resource WHERE load_id = ? "
                 "GROUP BY ALL ORDER BY 1, 2", [self.load_id]).fetchall():
             self.result.by_type.setdefault(rtype, Counter())[status] = n
-        (self.result.deletions_applied,) = con.execute(
-            "SELECT count(*) FROM deletion WHERE load_id = ? AND applied", [self.load_id]).fetchall()[0]
         self.result.rejected_sample = [
             str(Location(f, ln, e, t, i)) + f": {why}"
             for f, ln, e, t, i, why in con.execute(

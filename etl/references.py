@@ -63,13 +63,28 @@ def _elements(v, c) -> str:
     return f"SELECT rowid AS row_id, _rid, 1 AS i, {col} AS ref FROM {tbl}"
 
 
+def _has_candidates(con: duckdb.DuckDBPyConnection, v, c) -> bool:
+    """Does any value of this column need the rewrite (a cheap scan, no joins)?"""
+    types = list(c.reference_types)
+    cond = (f"{_LOOKS_UNRESOLVED.format(c='ref')} OR ref LIKE '#%'"
+            + (" OR split_part(ref, '/', 1) <> ALL($types::VARCHAR[])" if types else ""))
+    col, tbl = quote_ident(c.name), quote_ident(v.name)
+    src = (f"(SELECT unnest({col}) AS ref FROM {tbl})" if c.collection
+           else f"(SELECT {col} AS ref FROM {tbl})")
+    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {src} WHERE ref IS NOT NULL AND ({cond}))",
+                       {"types": types} if types else {}).fetchall()[0][0]
+
+
 def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
     """Resolve what getReferenceKey() could not, in every reference-key column.
 
     Scalar columns are updated in place; list columns (``collection``) element by element,
     keeping their order.
     """
-    targets = [(v, c) for v in views for c in v.columns if c.is_reference_key]
+    targets = [(v, c) for v in views for c in v.columns if c.is_reference_key
+               and _has_candidates(con, v, c)]
+    if not targets:  # the common case: every reference was normalised from its text alone
+        return
     con.execute("CREATE OR REPLACE TEMP TABLE _refs (ref VARCHAR)")
     for v, c in targets:
         con.execute(f"INSERT INTO _refs SELECT DISTINCT ref FROM ({_elements(v, c)}) "
@@ -114,11 +129,23 @@ def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
-def list_unresolved(con: duckdb.DuckDBPyConnection, views) -> dict[str, int]:
-    """Rebuild ``unresolved_reference``; return counts per reason."""
-    con.execute("DELETE FROM unresolved_reference")
+def list_unresolved(con: duckdb.DuckDBPyConnection, views, since_rid: int = 0,
+                    full: bool = True) -> dict[str, int]:
+    """Bring ``unresolved_reference`` up to date; return counts per reason.
+
+    'unresolvable' rows are recomputed from the columns (a cheap text filter). 'target not
+    loaded' needs an anti-join against every current key: with ``full=False`` only rows loaded
+    from ``since_rid`` on are checked, and earlier rows whose target has arrived (or that are no
+    longer current) are dropped -- enough unless this load deleted resources.
+    """
+    con.execute("DELETE FROM unresolved_reference WHERE reason = 'unresolvable'")
     con.execute("CREATE OR REPLACE TEMP TABLE _keys AS "
                 "SELECT resource_type || '/' || id AS key FROM resource WHERE status = 'current'")
+    if full:
+        con.execute("DELETE FROM unresolved_reference")
+    else:
+        con.execute("DELETE FROM unresolved_reference WHERE reference IN (SELECT key FROM _keys) "
+                    "OR _rid NOT IN (SELECT _rid FROM resource WHERE status = 'current')")
     for v in views:
         for c in v.columns:
             if not c.is_reference_key:
@@ -130,8 +157,9 @@ def list_unresolved(con: duckdb.DuckDBPyConnection, views) -> dict[str, int]:
             con.execute(
                 f"INSERT INTO unresolved_reference SELECT DISTINCT ?, ?, e._rid, e.ref, "
                 f"'target not loaded' FROM ({elems}) e ANTI JOIN _keys k ON k.key = e.ref "
-                f"WHERE e.ref IS NOT NULL AND NOT {_LOOKS_UNRESOLVED.format(c='e.ref')} "
-                f"AND e.ref NOT LIKE '%#%'", [v.name, c.name])
+                f"WHERE e._rid >= ? AND e.ref IS NOT NULL "
+                f"AND NOT {_LOOKS_UNRESOLVED.format(c='e.ref')} AND e.ref NOT LIKE '%#%'",
+                [v.name, c.name, since_rid if not full else 0])
     con.execute("DROP TABLE IF EXISTS _keys")
     return dict(con.execute(
         "SELECT reason, count(*) FROM unresolved_reference GROUP BY 1").fetchall())

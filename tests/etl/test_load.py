@@ -267,3 +267,19 @@ def test_validate_spreads_a_big_file_over_worker_processes(tmp_path):
              LoadOptions(validate=True, validate_workers=2))
     assert (r.loaded, r.rejected) == (1499, 1)
     assert q(db, "SELECT line, resource_id FROM load_error") == [(1235, "bad")]
+
+
+def test_a_reference_whose_target_arrives_in_a_later_load_is_no_longer_listed(tmp_path):
+    db = tmp_path / "t.duckdb"
+    r1 = load(db, [write_ndjson(tmp_path / "a.ndjson", [hgb(subject="Patient/later")])])
+    assert r1.unresolved == {"target not loaded": 1}
+    r2 = load(db, [write_ndjson(tmp_path / "b.ndjson", [patient("later")])])
+    assert r2.unresolved == {}
+    assert q(db, "SELECT count(*) FROM unresolved_reference") == [(0,)]
+    # and a urn:uuid reference resolved by a Bundle of a later load is rewritten in place
+    load(db, [write_ndjson(tmp_path / "c.ndjson", [hgb("o9", subject=f"urn:uuid:{UUID_P}")])])
+    load(db, [write_json(tmp_path / "d.json", {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"urn:uuid:{UUID_P}", "resource": patient(UUID_P)}]})])
+    assert q(db, "SELECT DISTINCT patient_key FROM observation WHERE resource_key = 'Observation/o9'") == \
+        [(f"Patient/{UUID_P}",)]
+    assert q(db, "SELECT count(*) FROM unresolved_reference") == [(0,)]
