@@ -95,6 +95,15 @@ PARAMETERS: tuple[Param, ...] = (
             "haemoglobin, platelets and leukocytes; neutrophils are graded and reported but are "
             "not part of the published rule."),
     Param(
+        "anemia_grade4", "bool", True,
+        why="Grade a haemoglobin below 6.5 g/dL as anaemia grade 4: the hgb grade-4 row of "
+            "queries/reference/ctcae_v5.csv, taken from CTC v2.0/v3.0 (CODES.md §5.3, "
+            "unverified). CTCAE v5.0 has no laboratory anaemia grade 4 (it needs clinical "
+            "context), so 'false' grades such a value 3, as v5.0 does. Default true: the paper's "
+            "patients (1995-2009) were graded with the CTC of their time, and its Table II gives "
+            "patient 14 anaemia grade 4. Used by bmc_lab_grade, so by the cohort's grades at "
+            "index, the screen and the outcomes report alike."),
+    Param(
         "exclude_alt_causes", "bool", True,
         why="Drop smear-route patients with another cause of a leuko-erythroblastic picture "
             "(CODES.md §7: haemolytic anaemia, MDS, MPN/myelofibrosis). Histology-proven "

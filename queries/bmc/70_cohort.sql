@@ -1,5 +1,5 @@
 -- bmc_cohort: the BMC cohort, one row per patient (bmc_patient_rule.in_cohort), with the
--- index date and route of bmc_index and the CTCAE v5.0 grades at index of bmc_index_lab
+-- index date and route of bmc_index and the CTCAE grades at index of bmc_index_lab
 -- (NULL when no count lies within the window).
 --   coded_marrow_dx   a marrow-metastasis Condition exists (whether or not it proves BMC)
 --   marrow_report     a bone marrow pathology report exists (whatever its conclusion)

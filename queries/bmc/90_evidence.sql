@@ -1,7 +1,7 @@
 -- bmc_evidence: the evidence ledger -- for every patient and rule, the resources that were
 -- looked at, whether each counted, and where it was read from (source file, NDJSON line or
 -- bundle entry), so a reviewer can open exactly what decided a case. Values are in
--- canonical units with the raw value and unit beside them; grades are CTCAE v5.0.
+-- canonical units with the raw value and unit beside them; grades are bmc_lab_grade's.
 --   breast_cancer    breast-cancer Conditions (refuted / entered-in-error shown, not counted)
 --   marrow_evidence  marrow Conditions and marrow reports (bmc_histology; counted = proves)
 --   smear_cytopenia  nRBC results (positive ones, and unusable ones with the reason) and the

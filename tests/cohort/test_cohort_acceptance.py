@@ -136,3 +136,24 @@ def test_bundles_and_bulk_export_give_the_same_cohort(result, tmp_path):
     cols = ["patient_id", "index_date", "route", "anemia_grade", "platelet_grade", "wbc_grade"]
     assert other.cohort[cols].equals(result.cohort[cols])
     assert other.funnel.equals(result.funnel)
+
+
+def test_grades_at_index_of_the_paper_patients_are_table_ii(result, shared):
+    """CTCAE grades at index as the paper printed them, anaemia grade 4 of patient 14 included
+    (CTC v2.0/v3.0, parameter anemia_grade4)."""
+    with (shared / "paper" / "table_ii.csv").open(newline="") as fh:
+        table_ii = {r["patient"]: r for r in csv.DictReader(fh)}
+    got = cohort_rows(result)
+    compared = 0
+    for pid, role in ROLES.items():
+        if role["paper_patient"] and pid in got:
+            t = table_ii[role["paper_patient"]]
+            want = tuple(int(t[c]) for c in ("anemia_ctc_grade", "thrombopenia_ctc_grade",
+                                             "leukopenia_ctc_grade"))
+            row = got[pid]
+            assert (row["anemia_grade"], row["platelet_grade"], row["wbc_grade"]) == want, \
+                role["paper_patient"]
+            compared += 1
+    assert compared == 21
+    p14 = next(pid for pid, r in ROLES.items() if r["paper_patient"] == "14")
+    assert got[p14]["anemia_grade"] == 4

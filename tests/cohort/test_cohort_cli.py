@@ -86,9 +86,9 @@ def test_the_tables_stay_in_the_database_for_sql_users(db):
 @pytest.mark.parametrize("args, message", [
     (["--param", "window=3"], "error: unknown parameter 'window'; valid parameters: "
                               "smear_window_days, smear_index_date, cytopenia_min_grade, "
-                              "cytopenia_lineages, exclude_alt_causes, alt_cause_valuesets, "
-                              "coded_condition, result_statuses, chemo_lookback_days, "
-                              "screen_min_grade\n"),
+                              "cytopenia_lineages, anemia_grade4, exclude_alt_causes, "
+                              "alt_cause_valuesets, coded_condition, result_statuses, "
+                              "chemo_lookback_days, screen_min_grade\n"),
     (["--param", "smear_window_days"], "error: --param 'smear_window_days': expected name=value\n"),
     (["--param", "coded_condition=maybe"], "error: --param coded_condition: expected one of proof, "
                                            "unless-lab-evidence, never; got 'maybe'\n"),

@@ -56,27 +56,50 @@ def test_the_conversions_of_codes_md_4_2(analyte, unit, factor):
     assert got[(analyte, unit_key(unit))] == factor
 
 
-def test_ctcae_bands_tile_the_axis_below_the_lln_without_gaps_or_overlaps():
-    bands = defaultdict(list)
+def _bands_in_use(anemia_grade4: bool) -> dict[str, list[tuple[int, float | None, float | None]]]:
+    """(grade, low, high) per analyte as 30_lab_grade.sql uses them: without the CTC anaemia
+    grade-4 row unless asked, a missing lower limit ending at the next grade's upper one."""
+    rows = defaultdict(dict)
     for r in REF["ctcae_v5.csv"]:
-        bands[r["analyte"]].append(r)
+        if anemia_grade4 or (r["analyte"], r["grade"]) != ("hgb", 4):
+            rows[r["analyte"]][r["grade"]] = r
+    out = {}
+    for analyte, by in rows.items():
+        out[analyte] = [(g, r["low"] if r["low"] is not None else
+                         (by[g + 1]["high"] if g + 1 in by else None), r["high"])
+                        for g, r in sorted(by.items())]
+    return out
+
+
+@pytest.mark.parametrize("anemia_grade4", [True, False])
+def test_ctcae_bands_in_use_tile_the_axis_below_the_lln_without_gaps_or_overlaps(anemia_grade4):
+    bands = _bands_in_use(anemia_grade4)
     assert set(bands) == {"hgb", "plt", "wbc", "anc"}
     for analyte, rows in bands.items():
-        rows.sort(key=lambda r: r["grade"])
-        assert rows[0]["grade"] == 1 and rows[0]["high_is_lln"], analyte
-        for upper, lower in itertools.pairwise(rows):
-            assert lower["grade"] == upper["grade"] + 1
-            assert lower["high"] == upper["low"], (analyte, lower["grade"])
-        assert rows[-1]["low"] is None
+        assert rows[0][0] == 1 and rows[0][2] is None, analyte  # grade 1 ends at the LLN
+        for (g_up, low_up, _), (g_low, _, high_low) in itertools.pairwise(rows):
+            assert g_low == g_up + 1
+            assert high_low == low_up, (analyte, g_low)
+        assert rows[-1][1] is None
+    assert len(bands["hgb"]) == (4 if anemia_grade4 else 3)
 
 
 def test_ctcae_v5_limits_of_codes_md_5_1():
     limits = {(r["analyte"], r["grade"]): (r["low"], r["high"]) for r in REF["ctcae_v5.csv"]}
     assert limits[("hgb", 2)] == (8.0, 10.0)
+    assert limits[("hgb", 3)] == (None, 8.0)  # v5.0: no lower limit
     assert limits[("plt", 4)] == (None, 25.0)
     assert limits[("wbc", 3)] == (1.0, 2.0)
     assert limits[("anc", 1)] == (1.5, None)
-    assert ("hgb", 4) not in limits  # needs clinical context
+
+
+def test_the_only_band_not_from_ctcae_v5_is_the_ctc_anaemia_grade_4():
+    """CTCAE v5.0 grades anaemia 4 only with clinical context; the row is CTC v2.0/v3.0's."""
+    legacy = [r for r in REF["ctcae_v5.csv"] if not r["source"].startswith("CTCAE v5.0")]
+    assert [(r["analyte"], r["grade"], r["low"], r["high"]) for r in legacy] == [
+        ("hgb", 4, None, 6.5)]
+    assert "CODES.md §5.3" in legacy[0]["source"] and "⚠️" in legacy[0]["source"]
+    assert "anemia_grade4" in legacy[0]["source"] and defaults()["anemia_grade4"] is True
 
 
 def test_default_ranges_are_sex_specific_for_haemoglobin_only():
