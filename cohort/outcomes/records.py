@@ -2,8 +2,9 @@
 parameters and return plain DataFrames (:class:`Records`). Nothing here computes a result.
 
 Every query takes the patient keys to read (``$patient_keys``, 'Patient/<id>') and the paths of
-the code lists it joins (``queries/outcomes/codes.csv``; the value sets, lab codes, units and
-default ranges of ``queries/reference/``).
+the code lists it joins (``queries/outcomes/codes.csv``, ``queries/reference/valuesets.csv``).
+Blood counts and their grades are the cohort's tables (``bmc_lab``, ``bmc_lab_grade``): the
+report reads what the cohort computed, never its own copy.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from ..paths import queries_dir
 REQUIRED_TABLES = ("patient", "condition", "observation", "observation_reference_range",
                    "medication_administration", "medication", "procedure", "diagnostic_report",
                    "encounter")
+#: Tables of the cohort build (``bmc cohort``) the outcomes read.
+COHORT_TABLES = ("bmc_scope", "bmc_lab", "bmc_lab_grade")
 
 
 def _paths() -> dict[str, str]:
@@ -32,9 +35,6 @@ def _paths() -> dict[str, str]:
     return {
         "codes": str(q / "outcomes" / "codes.csv"),
         "valuesets": str(q / "reference" / "valuesets.csv"),
-        "lab_codes": str(q / "reference" / "lab_codes.csv"),
-        "units": str(q / "reference" / "units.csv"),
-        "default_ranges": str(q / "reference" / "default_ranges.csv"),
     }
 
 
@@ -60,12 +60,35 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pd.DataFra
     return df
 
 
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
 def check_tables(con: duckdb.DuckDBPyConnection) -> None:
-    have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    have = _tables(con)
     missing = [t for t in REQUIRED_TABLES if t not in have]
     if missing:
         raise DatabaseError(f"the database has no table {', '.join(missing)}: load FHIR data "
                             "first with `bmc load PATH --db FILE`")
+    missing = missing_cohort_tables(con)
+    if missing:
+        raise DatabaseError(f"the database has no table {', '.join(missing)}: build the cohort "
+                            "first (`bmc cohort --db FILE`)")
+
+
+def missing_cohort_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The cohort tables the outcomes read that the database lacks (all built by ``bmc cohort``)."""
+    have = _tables(con)
+    return [t for t in COHORT_TABLES if t not in have]
+
+
+def outside_scope(con: duckdb.DuckDBPyConnection, patient_keys: Iterable[str]) -> list[str]:
+    """Patients not in ``bmc_scope``: the cohort keeps no blood counts of theirs."""
+    keys = sorted(set(patient_keys))
+    inside = {k for (k,) in con.execute(
+        "SELECT patient_key FROM bmc_scope WHERE list_contains($keys, patient_key)",
+        {"keys": keys}).fetchall()}
+    return [k for k in keys if k not in inside]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from .records import (
     as_id,
     as_key,
     breast_cancer_patients,
+    missing_cohort_tables,
+    outside_scope,
     read_found_cohort,
     read_records,
     regimen_table,
@@ -130,6 +132,12 @@ def build_report(con: duckdb.DuckDBPyConnection, *, ids: IdList | None = None,
                          "the database")
         progress(f"analysing the {LISTED if numbers else 'listed patients'} ({len(listed)})")
         groups[LISTED] = analyse_group(LISTED, rec, listed, regimens, cutoff)
+    analysed = {k for g in groups.values() for k in g.patients["patient_key"]}
+    unseen = outside_scope(con, analysed)
+    if unseen:
+        notes.append(f"{len(unseen)} analysed patient(s) are outside bmc_scope (no nRBC result, "
+                     "bone/marrow metastasis or marrow report), so the cohort kept no blood "
+                     "counts of theirs")
     progress("incidence among breast-cancer patients")
     bc = breast_cancer_patients(con)
     inc = [incidence(label, g.patients["patient_key"], bc) for label, g in groups.items()]
@@ -156,10 +164,29 @@ def build_report(con: duckdb.DuckDBPyConnection, *, ids: IdList | None = None,
 def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
                  cutoff: date | None = None,
                  progress: Callable[[str], None] = lambda _: None) -> tuple[ReportResult, dict]:
-    """Open ``db`` read-only, build the report and write it into ``out_dir``."""
-    from ..runner import open_database
+    """Open ``db`` read-only, build the report and write it into ``out_dir``.
+
+    The report reads the cohort's tables (blood counts and grades of ``bmc_lab`` /
+    ``bmc_lab_grade``); when the database has none yet, the cohort is built first with the
+    default parameters, as ``bmc cohort`` would.
+    """
+    from ..definition import build_cohort
+    from ..runner import check_loaded, open_database
 
     ids = read_id_list(ids_file) if ids_file else None
+    con = open_database(db, read_only=True)
+    try:
+        check_loaded(con)
+        build = bool(missing_cohort_tables(con))
+    finally:
+        con.close()
+    if build:
+        progress("building the cohort tables (bmc cohort, default parameters)")
+        con = open_database(db)
+        try:
+            build_cohort(con)
+        finally:
+            con.close()
     con = open_database(db, read_only=True)
     try:
         result = build_report(con, ids=ids, cutoff=cutoff, progress=progress)

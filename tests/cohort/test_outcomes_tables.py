@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from outcomes_db import sample_report
 
-from cohort.outcomes import cytopenia, tables, treatment
+from cohort.outcomes import tables, treatment
 from cohort.outcomes.diagnostics import wilson
 from cohort.outcomes.records import regimen_table
 from cohort.outcomes.sections import printed_table
@@ -66,17 +66,7 @@ def test_summary_figures_of_the_listed_group():
     assert s2["interval_lower_median"] == pytest.approx(46, abs=0.05)
 
 
-# --- building blocks on hand-made inputs -------------------------------------------------------
-@pytest.mark.parametrize(("analyte", "value", "lln", "expected"), [
-    ("hgb", 12.0, 12.0, 0), ("hgb", 11.99, 12.0, 1), ("hgb", 10.0, 12.0, 1), ("hgb", 9.99, 12.0, 2),
-    ("hgb", 8.0, 12.0, 2), ("hgb", 7.99, 12.0, 3), ("hgb", 6.5, 12.0, 3), ("hgb", 6.49, 12.0, 4),
-    ("plt", 75.0, 150.0, 1), ("plt", 74.9, 150.0, 2), ("plt", 24.9, 150.0, 4),
-    ("wbc", 2.0, 4.0, 2), ("wbc", 0.99, 4.0, 4), ("wbc", 4.2, 4.5, 1), ("hgb", None, 12.0, None),
-])
-def test_ctcae_grade_edges(analyte, value, lln, expected):
-    assert cytopenia.grade(analyte, value, lln) == expected
-
-
+# --- building blocks on hand-made inputs (grading: tests/cohort/test_cohort_grading.py) ------
 def _admins(rows):
     return pd.DataFrame(rows, columns=["day", "ingredient", "dose_value"])
 

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from outcomes_db import SAMPLE as REPO_SAMPLE
 from outcomes_db import sample_db, sample_report
 from typer.testing import CliRunner
 
@@ -122,3 +123,28 @@ def test_demo_end_to_end(tmp_path):
     html = Path(summary["report"])
     assert html == tmp_path / "report" / "report.html" and html.is_file()
     assert (tmp_path / "report" / "published_vs_reproduced.csv").is_file()
+
+
+def test_report_builds_the_cohort_tables_it_reads_when_missing(tmp_path):
+    """Blood counts and grades come from the cohort's bmc_lab / bmc_lab_grade; a database
+    that was only loaded gets them built (default parameters) before the report is read."""
+    import shutil
+
+    import duckdb
+
+    from cohort.outcomes.run import write_report
+    from cohort.outcomes.verdicts import tally
+
+    db = tmp_path / "loaded.duckdb"
+    shutil.copy(sample_db(), db)
+    con = duckdb.connect(str(db))
+    for (t,) in con.execute("SELECT table_name FROM information_schema.tables "
+                            "WHERE table_name LIKE 'bmc_%'").fetchall():
+        con.execute(f'DROP TABLE "{t}"')
+    con.close()
+    said: list[str] = []
+    result, _ = write_report(db, tmp_path / "r", ids_file=REPO_SAMPLE / "roles.csv",
+                             progress=said.append)
+    assert "building the cohort tables (bmc cohort, default parameters)" in said
+    assert tally(result.verdicts["paper's 22 as published"]) == tally(
+        sample_report()[0].verdicts["paper's 22 as published"])
