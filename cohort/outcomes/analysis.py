@@ -144,8 +144,8 @@ def analyse_group(label: str, rec: Records, group: pd.DataFrame, regimens: pd.Da
     except SurvivalInputError as e:
         notes.append(f"log-rank early vs late onset not computed: {e}")
     if rec.adverse_events["grade"].isna().all() and len(rec.adverse_events):
-        notes.append("bleeding grades are not in the declared tables (the condition table has no "
-                     "severity column), so bleeding by grade cannot be reproduced")
+        notes.append("no complication Condition records a severity grade (NCIt grade code), so "
+                     "bleeding by grade cannot be reproduced")
     trt = pp[pp["received"]] if "received" in pp else pp.iloc[0:0]
     return GroupResult(
         label=label, patients=pp, table_i=t1, table_ii=t2,

@@ -8,17 +8,13 @@ report reads what the cohort computed, never its own copy.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import orjson
 import pandas as pd
-
-from etl.sources import open_bytes, read_document
 
 from ..errors import DatabaseError, QueryError
 from ..paths import queries_dir
@@ -117,61 +113,7 @@ def read_records(con: duckdb.DuckDBPyConnection, patient_keys: Iterable[str]) ->
     """Read every fact the analyses use for these patients (one query per table)."""
     check_tables(con)
     keys = sorted(set(patient_keys))
-    rec = Records(**{f.name: run_query(con, f.name, patient_keys=keys) for f in fields(Records)})
-    ae = rec.adverse_events
-    if len(ae) and ae["grade"].isna().all():
-        grades = severity_from_sources(con, list(ae["resource_key"].unique()))
-        ae["grade"] = ae["resource_key"].map(grades).astype("Int64")
-    return rec
-
-
-SEVERITY_COLUMN = "severity_codes"
-_GRADE_TEXT = re.compile(r"grade\s*([1-5])", re.IGNORECASE)
-
-
-def severity_from_sources(con: duckdb.DuckDBPyConnection, condition_keys: list[str]
-                          ) -> dict[str, int]:
-    """CTCAE grade of Conditions from ``Condition.severity``, which the declared condition table
-    does not carry (requested column: ``severity_codes`` = severity.coding.code). Until it does,
-    the few complication Conditions are re-read from the source file and line / bundle entry the
-    ``resource`` and ``source_file`` tables record. Grades come from the NCIt grade codes of
-    ``queries/outcomes/codes.csv`` (concept ae_grade), else from 'grade N' in severity.text.
-    Conditions whose source is gone get no grade."""
-    codes = pd.read_csv(queries_dir() / "outcomes" / "codes.csv", dtype=str)
-    by_code = {(r.system, r.code): int(r.value)
-               for r in codes[codes["concept"] == "ae_grade"].itertuples()}
-    if not condition_keys:
-        return {}
-    rows = con.execute(
-        "SELECT 'Condition/' || r.id, r.line, r.entry, f.path FROM resource r "
-        "JOIN source_file f ON f.file_id = r.file_id "
-        "WHERE r.resource_type = 'Condition' AND r.status = 'current' "
-        "AND list_contains($keys, 'Condition/' || r.id)", {"keys": condition_keys}).fetchall()
-    out: dict[str, int] = {}
-    docs: dict[str, object] = {}
-    for key, line, entry, path in rows:
-        p = Path(path)
-        if not p.is_file():
-            continue
-        if line is not None:
-            with open_bytes(p) as fh:
-                doc = next((orjson.loads(x) for n, x in enumerate(fh, start=1) if n == line), None)
-        else:
-            if path not in docs:
-                docs[path] = orjson.loads(read_document(p))
-            doc = docs[path]
-        for i in _ENTRY.findall(entry or ""):
-            doc = ((doc or {}).get("entry") or [{}] * (int(i) + 1))[int(i)].get("resource")
-        sev = (doc or {}).get("severity") or {}
-        graded = [by_code[(c.get("system"), c.get("code"))] for c in sev.get("coding") or []
-                  if (c.get("system"), c.get("code")) in by_code]
-        m = _GRADE_TEXT.search(sev.get("text") or "")
-        if graded or m:
-            out[key] = graded[0] if graded else int(m.group(1))
-    return out
-
-
-_ENTRY = re.compile(r"entry\[(\d+)\]")
+    return Records(**{f.name: run_query(con, f.name, patient_keys=keys) for f in fields(Records)})
 
 
 def breast_cancer_patients(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

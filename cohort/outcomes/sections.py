@@ -281,8 +281,10 @@ def build_document(groups: dict[str, GroupResult], verdict_rows: dict[str, list[
         "numbers come from cohort/data/published.csv (source and statement per number).",
         "The found cohort is table bmc_cohort; the listed patients' BMC date is their earliest "
         "positive marrow report or marrow-metastasis Condition.",
-        "Bleeding and febrile-neutropenia grades are Condition.severity, which the declared "
-        "condition table lacks; they are re-read from the source files recorded in the "
-        "resource table.",
+        "Blood counts, their LLN and CTCAE grades are the cohort's (tables bmc_lab and "
+        "bmc_lab_grade; anaemia grade 4 = Hgb < 6.5 g/dL from CTC v2.0/v3.0 unless the cohort was "
+        "built with anemia_grade4=false).",
+        "Bleeding and febrile-neutropenia grades are Condition.severity (NCIt grade codes in "
+        "condition.severity_codings).",
         *notes_all]))
     return Document("BMC in breast cancer: published vs reproduced", intro, secs)

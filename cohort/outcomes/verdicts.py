@@ -224,7 +224,7 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
         out["bleeding"] = Value(_count(t["bleeding"]))
         grades = t["bleeding_grade"]
         why = "" if grades.notna().any() else (
-            "bleeding grades are not in the declared tables (condition has no severity column)")
+            "no bleeding Condition records a severity grade (NCIt grade code)")
         for gr in (3, 4):
             out[f"bleeding_g{gr}"] = Value(_count(grades == gr) if not why else None,
                                            reason_if_differs=why)

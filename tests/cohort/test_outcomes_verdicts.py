@@ -99,3 +99,10 @@ def test_verdicts_on_the_sample():
     assert rows["table_ii.02.prior_regimens"].verdict == DIFFERS
     cells = [v for v in rows.values() if v.key.startswith("table_")]
     assert sum(v.verdict == REPRODUCED for v in cells) == len(cells) - 1
+
+
+def test_bleeding_grades_come_from_condition_severity_codings():
+    """The grades are the NCIt codes of condition.severity_codings (nothing re-read from files)."""
+    rows = {v.key: v for v in sample_report()[0].verdicts[LISTED]}
+    for key in ("bleeding_g3", "bleeding_g4", "febrile_neutropenia", "bleeding"):
+        assert rows[key].verdict == REPRODUCED, (key, rows[key].reproduced, rows[key].reason)
