@@ -1,10 +1,12 @@
 """The database edge of the outcome analyses: run ``queries/outcomes/*.sql`` with bound
 parameters and return plain DataFrames (:class:`Records`). Nothing here computes a result.
 
-Every query takes the patient keys to read (``$patient_keys``, 'Patient/<id>') and the paths of
-the code lists it joins (``queries/outcomes/codes.csv``, ``queries/reference/valuesets.csv``).
-Blood counts and their grades are the cohort's tables (``bmc_lab``, ``bmc_lab_grade``): the
-report reads what the cohort computed, never its own copy.
+Every query takes the patient keys to read (``$patient_keys``, 'Patient/<id>') and, where it
+maps codes to printed values, the path of ``queries/outcomes/codes.csv``. What the cohort
+already computes is read from its tables, never recomputed: value-set membership
+(``bmc_coded``, from ``queries/reference/valuesets.csv``), blood counts and their grades
+(``bmc_lab``, ``bmc_lab_grade``), proving marrow reports (``bmc_histology``); result statuses
+are the ``result_statuses`` the cohort was built with (table ``bmc_parameter``).
 """
 from __future__ import annotations
 
@@ -23,14 +25,13 @@ REQUIRED_TABLES = ("patient", "condition", "observation", "observation_reference
                    "medication_administration", "medication", "procedure", "diagnostic_report",
                    "encounter")
 #: Tables of the cohort build (``bmc cohort``) the outcomes read.
-COHORT_TABLES = ("bmc_scope", "bmc_lab", "bmc_lab_grade")
+COHORT_TABLES = ("bmc_coded", "bmc_scope", "bmc_lab", "bmc_lab_grade", "bmc_histology")
 
 
 def _paths() -> dict[str, str]:
     q = queries_dir()
     return {
         "codes": str(q / "outcomes" / "codes.csv"),
-        "valuesets": str(q / "reference" / "valuesets.csv"),
     }
 
 
@@ -113,7 +114,19 @@ def read_records(con: duckdb.DuckDBPyConnection, patient_keys: Iterable[str]) ->
     """Read every fact the analyses use for these patients (one query per table)."""
     check_tables(con)
     keys = sorted(set(patient_keys))
-    return Records(**{f.name: run_query(con, f.name, patient_keys=keys) for f in fields(Records)})
+    statuses = built_parameters(con)["result_statuses"]
+    return Records(**{f.name: run_query(con, f.name, patient_keys=keys, result_statuses=statuses)
+                      for f in fields(Records)})
+
+
+def built_parameters(con: duckdb.DuckDBPyConnection) -> dict:
+    """The parameters the cohort tables were built with (``bmc_parameter``), defaults for any
+    the build did not record: the outcomes read results as the cohort did."""
+    from ..definition import built_with
+    from ..parameters import BY_NAME, resolve
+
+    recorded = {k: v for k, v in (built_with(con) or {}).items() if k in BY_NAME}
+    return resolve(recorded)
 
 
 def breast_cancer_patients(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

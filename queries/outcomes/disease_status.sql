@@ -1,6 +1,7 @@
 -- Cancer disease status (mCODE CancerDiseaseStatus, LOINC 97509-4) mapped to PR / SD / PD / NE
 -- / CR through queries/outcomes/codes.csv (concept 'response'); the text is kept.
--- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
+-- Results count when their status is in the cohort's $result_statuses.
+-- Parameters: $patient_keys VARCHAR[], $codes (CSV path), $result_statuses VARCHAR[].
 WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
 SELECT DISTINCT
     o.patient_key,
@@ -14,6 +15,5 @@ LEFT JOIN codes v ON v.concept = 'response' AND v.system = o.value_code_system
                  AND v.code = o.value_code
 WHERE list_contains($patient_keys, o.patient_key)
   AND o.value_source = 'value'
-  AND o.status IS DISTINCT FROM 'entered-in-error'
-  AND o.status IS DISTINCT FROM 'cancelled'
+  AND list_contains($result_statuses, coalesce(o.status, 'unknown'))
 ORDER BY o.patient_key, day

@@ -1,17 +1,12 @@
--- Bone-marrow pathology reports (value set marrow_report) whose coded conclusion shows
--- carcinoma (value set marrow_report_positive; conclusionCode codes are matched without their
--- system, which the declared table does not keep): the histology route of the paper.
--- Parameters: $patient_keys VARCHAR[], $valuesets (CSV path).
-WITH vs AS (SELECT * FROM read_csv($valuesets, header = true, all_varchar = true)),
-positive AS (SELECT list(code) AS codes FROM vs WHERE valueset = 'marrow_report_positive')
+-- Bone-marrow pathology reports that prove BMC, as the cohort judged them (bmc_histology kind
+-- 'marrow report' that proves: a marrow_report DiagnosticReport with a status in the cohort's
+-- result_statuses whose conclusionCode, system and code, is in marrow_report_positive), dated
+-- by effective[x] (else issued): the histology route of the paper.
+-- Parameters: $patient_keys VARCHAR[].
 SELECT DISTINCT
-    r.patient_key,
-    r.resource_key,
-    try_cast(left(r.effective_start, 10) AS DATE) AS day
-FROM diagnostic_report r
-JOIN vs ON vs.valueset = 'marrow_report' AND vs.system = r.system AND vs.code = r.code
-CROSS JOIN positive
-WHERE list_contains($patient_keys, r.patient_key)
-  AND r.status IN ('preliminary', 'final', 'amended', 'corrected', 'appended')
-  AND list_has_any(r.conclusion_codes, positive.codes)
-ORDER BY r.patient_key, day
+    patient_key,
+    resource_key,
+    date_lo AS day
+FROM bmc_histology
+WHERE kind = 'marrow report' AND proves AND list_contains($patient_keys, patient_key)
+ORDER BY patient_key, day

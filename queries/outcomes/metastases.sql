@@ -1,15 +1,16 @@
--- Secondary cancer Conditions by site (queries/outcomes/codes.csv concept 'site': bone, marrow,
--- liver, brain, skin, lymph node) with their onset date: one row per Condition and site.
--- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
-WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
+-- Secondary cancer Conditions by site, one row per Condition and site, with its onset date:
+-- the value sets '<site>_metastasis' of queries/reference/valuesets.csv as the cohort matched
+-- them (bmc_coded): bone, marrow, liver, brain, skin, lymph node (site = the value set's name
+-- without '_metastasis', '_' read as a space). Refuted / entered-in-error ones do not count.
+-- Parameters: $patient_keys VARCHAR[].
 SELECT DISTINCT
     c.patient_key,
     c.resource_key,
-    k.value AS site,
+    replace(replace(k.valueset, '_metastasis', ''), '_', ' ') AS site,
     try_cast(left(c.onset_date_time, 10) AS DATE) AS onset_date
-FROM condition c
-JOIN codes k ON k.concept = 'site' AND k.system = c.system AND k.code = c.code
-WHERE list_contains($patient_keys, c.patient_key)
-  AND c.verification_status IS DISTINCT FROM 'refuted'
-  AND c.verification_status IS DISTINCT FROM 'entered-in-error'
+FROM bmc_coded k
+JOIN condition c ON c._rid = k._rid
+WHERE k.source = 'condition' AND k.valueset LIKE '%\_metastasis' ESCAPE '\'
+  AND list_contains($patient_keys, c.patient_key)
+  AND coalesce(c.verification_status, '') NOT IN ('refuted', 'entered-in-error')
 ORDER BY c.patient_key, onset_date

@@ -2,19 +2,20 @@
 -- One row per patient key. The last record (the censoring date for survivors, CODES.md §9) is
 -- the latest local calendar date (first 10 characters of the timestamp) of any encounter,
 -- observation, medication administration, procedure or diagnostic report of the patient.
--- Parameters: $patient_keys VARCHAR[] -- 'Patient/<id>' keys to return.
+-- Observations and reports count when their status is in the cohort's $result_statuses.
+-- Parameters: $patient_keys VARCHAR[] -- 'Patient/<id>' keys to return; $result_statuses VARCHAR[].
 WITH wanted AS (SELECT DISTINCT unnest($patient_keys) AS patient_key),
 dated AS (
     SELECT patient_key, period_start AS t FROM encounter
     UNION ALL SELECT patient_key, period_end FROM encounter
     UNION ALL SELECT patient_key, effective_start FROM observation
-        WHERE status IS DISTINCT FROM 'entered-in-error' AND status IS DISTINCT FROM 'cancelled'
+        WHERE list_contains($result_statuses, coalesce(status, 'unknown'))
     UNION ALL SELECT patient_key, effective_start FROM medication_administration
         WHERE status IS DISTINCT FROM 'entered-in-error' AND status IS DISTINCT FROM 'not-done'
     UNION ALL SELECT patient_key, performed_start FROM procedure
         WHERE status IS DISTINCT FROM 'entered-in-error' AND status IS DISTINCT FROM 'not-done'
     UNION ALL SELECT patient_key, effective_start FROM diagnostic_report
-        WHERE status IS DISTINCT FROM 'entered-in-error' AND status IS DISTINCT FROM 'cancelled'
+        WHERE list_contains($result_statuses, coalesce(status, 'unknown'))
 ),
 last_record AS (
     SELECT d.patient_key, max(try_cast(left(d.t, 10) AS DATE)) AS last_record_date

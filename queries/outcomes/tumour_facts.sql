@@ -1,7 +1,8 @@
 -- Stage group, histologic grade and ER / PR / HER2 results: one row per Observation coding
 -- that is one of them (queries/outcomes/codes.csv concepts stage_code, grade_code, marker), with
 -- the coded answer mapped through codes.csv (stage, grade, marker_result) and the text kept.
--- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
+-- Results count when their status is in the cohort's $result_statuses.
+-- Parameters: $patient_keys VARCHAR[], $codes (CSV path), $result_statuses VARCHAR[].
 WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
 SELECT DISTINCT
     o.patient_key,
@@ -19,6 +20,5 @@ LEFT JOIN codes v ON v.concept = CASE k.concept WHEN 'stage_code' THEN 'stage'
                  AND v.system = o.value_code_system AND v.code = o.value_code
 WHERE list_contains($patient_keys, o.patient_key)
   AND o.value_source = 'value'
-  AND o.status IS DISTINCT FROM 'entered-in-error'
-  AND o.status IS DISTINCT FROM 'cancelled'
+  AND list_contains($result_statuses, coalesce(o.status, 'unknown'))
 ORDER BY o.patient_key, day
