@@ -1,0 +1,235 @@
+"""DuckDB SQL (the one dialect of ``queries/``) -> Spark SQL: sqlglot plus a few tested rules.
+
+The queries are written once, for DuckDB, with ``$name`` parameters. For Spark they are parsed
+with sqlglot (read as DuckDB, with ``len()`` meaning list length) and each rule in
+:data:`RULES` -- a pure function from one expression node to its replacement -- is applied to
+every node before the tree is written as Spark SQL. The rules cover the places where the two
+engines give different answers for the same text (each was measured):
+
+* ``x[i]``: DuckDB gives NULL for an index out of range; Spark 4 (ANSI mode) raises.
+  -> ``try_element_at(x, i)`` (1-based like DuckDB).
+* ``len(list)``: sqlglot writes ``LENGTH()``, which Spark only takes for strings. -> ``size()``
+  (``length()`` stays the string length; ``len()`` in ``queries/`` means a list).
+* ``date_diff('day', a, b)``: DuckDB counts calendar-day boundaries, Spark's ``DATEDIFF(DAY,``
+  whole 24-hour periods. -> ``datediff(CAST(b AS DATE), CAST(a AS DATE))``.
+* ``date_diff('year' | 'quarter' | 'month' | 'week' | 'hour' | ..., a, b)``: the same for larger
+  and smaller parts (an age!). -> ``timestampdiff(PART, date_trunc('part', a),
+  date_trunc('part', b))``: whole parts between the truncated values = boundaries crossed.
+* ``date_sub('part', a, b)`` (DuckDB's 3-argument form, whole parts elapsed) passes through
+  sqlglot untranslated and means something else in Spark. -> ``timestampdiff(PART, a, b)``.
+* ``a / b``: DuckDB gives +-inf (NaN for 0/0) for a zero divisor; Spark (ANSI) raises.
+  -> ``CASE WHEN b = 0 THEN a * inf ELSE try_divide(a, b) END``.
+* ``string_agg(DISTINCT x, sep)`` has no defined order in either engine. -> on Spark the values
+  sorted (``array_join(array_sort(collect_set(x)), sep)``); parity tests compare such columns
+  as sets.
+
+Anything the rules cannot translate faithfully raises :class:`DialectError` with the line and
+column (a lint, not a silent difference): a ``date_diff``/``date_sub`` part that is not a
+string literal, or a part these rules do not know.
+
+Parameters ``$name`` become Spark's named parameter markers ``:name``; values are bound by
+``spark.sql(text, args=...)``, never written into the SQL.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import ClassVar
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+
+
+class DialectError(ValueError):
+    """A query uses something the Spark translation cannot reproduce exactly."""
+
+
+class BmcDuckDB(DuckDB):
+    """DuckDB as ``queries/`` write it: ``len(x)`` is a list's length (``length(s)`` a string's).
+
+    Indexes are kept as written (``INDEX_OFFSET`` 0 here, so sqlglot does not shift them):
+    :func:`rule_array_index` turns each into a 1-based ``try_element_at``."""
+
+    INDEX_OFFSET = 0
+
+    class Parser(DuckDB.Parser):
+        FUNCTIONS: ClassVar[dict] = {
+            **DuckDB.Parser.FUNCTIONS,
+            "LEN": lambda args: exp.ArraySize(this=seq_get(args, 0)),
+            "ARRAY_LENGTH": lambda args: exp.ArraySize(this=seq_get(args, 0)),
+        }
+
+
+def seq_get(args: list, i: int):
+    return args[i] if i < len(args) else None
+
+
+_DAY_LIKE = {"day", "days", "d", "dayofmonth"}
+_PARTS = {
+    "year": "YEAR", "years": "YEAR", "y": "YEAR", "yr": "YEAR", "yrs": "YEAR",
+    "quarter": "QUARTER", "quarters": "QUARTER",
+    "month": "MONTH", "months": "MONTH", "mon": "MONTH",
+    "week": "WEEK", "weeks": "WEEK", "w": "WEEK",
+    "hour": "HOUR", "hours": "HOUR", "h": "HOUR",
+    "minute": "MINUTE", "minutes": "MINUTE", "min": "MINUTE", "m": "MINUTE",
+    "second": "SECOND", "seconds": "SECOND", "s": "SECOND", "sec": "SECOND",
+}
+
+
+def _where(node: exp.Expression) -> str:
+    for sub in node.walk():
+        line, col = sub.meta.get("line"), sub.meta.get("col")
+        if line is not None:
+            return f"line {line}, column {col}"
+    return "(position unknown)"
+
+
+def _part_of(node: exp.Expression, unit: exp.Expression | None, fn: str) -> str:
+    if isinstance(unit, exp.Literal) and unit.is_string:
+        text = unit.this.lower()
+    elif isinstance(unit, exp.Var | exp.Column | exp.Identifier):
+        text = unit.name.lower()
+    else:
+        raise DialectError(f"{fn} at {_where(node)}: the part must be a string literal "
+                           f"('day', 'year', ...) to translate it for Spark")
+    if text in _DAY_LIKE:
+        return "DAY"
+    if text not in _PARTS:
+        raise DialectError(f"{fn} at {_where(node)}: part '{text}' has no Spark translation "
+                           f"here; use one of day, week, month, quarter, year, hour, minute, "
+                           f"second")
+    return _PARTS[text]
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _cast_date(e: exp.Expression) -> exp.Expression:
+    return exp.Cast(this=e.copy(), to=exp.DataType.build("DATE"))
+
+
+def _boundaries(part: str, start: exp.Expression, end: exp.Expression) -> exp.Expression:
+    """Boundaries of ``part`` crossed from ``start`` to ``end`` (DuckDB's date_diff)."""
+    if part == "DAY":
+        return _fn("datediff", _cast_date(end), _cast_date(start))
+    lit = exp.Literal.string(part.lower())
+    return _fn("timestampdiff", exp.Var(this=part), _fn("date_trunc", lit, start.copy()),
+               _fn("date_trunc", lit.copy(), end.copy()))
+
+
+# --- rules: node -> node -------------------------------------------------------------------
+
+def rule_array_index(node: exp.Expression) -> exp.Expression:
+    """``x[i]`` -> ``try_element_at(x, i)``: NULL out of range, as in DuckDB."""
+    if not isinstance(node, exp.Bracket):
+        return node
+    index = node.expressions[0] if len(node.expressions) == 1 else None
+    if index is None or isinstance(index, exp.Slice):
+        raise DialectError(f"list slice at {_where(node)}: no exact Spark translation here; "
+                           f"use substr() for text or list_slice() for lists")
+    if isinstance(index, exp.Literal) and index.is_string:
+        return node  # a map or struct key, not a position
+    return _fn("try_element_at", node.this.copy(), index.copy())
+
+
+def rule_date_diff(node: exp.Expression) -> exp.Expression:
+    """DuckDB ``date_diff(part, a, b)`` counts boundaries; Spark whole periods."""
+    if isinstance(node, exp.DateDiff):
+        # sqlglot's DateDiff: this = end, expression = start, unit = part
+        part = _part_of(node, node.args.get("unit"), "date_diff")
+        return _boundaries(part, node.expression, node.this)
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("date_diff", "datediff") \
+            and len(node.expressions) == 3:
+        unit, start, end = node.expressions
+        return _boundaries(_part_of(node, unit, "date_diff"), start, end)
+    return node
+
+
+def rule_date_sub(node: exp.Expression) -> exp.Expression:
+    """DuckDB ``date_sub(part, a, b)`` (whole parts elapsed) -> ``timestampdiff``."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("date_sub", "datesub") \
+            and len(node.expressions) == 3:
+        unit, start, end = node.expressions
+        part = _part_of(node, unit, "date_sub")
+        return _fn("timestampdiff", exp.Var(this=part), start.copy(), end.copy())
+    return node
+
+
+def rule_divide(node: exp.Expression) -> exp.Expression:
+    """``a / b``: DuckDB gives +-inf (NaN for 0/0) for a zero divisor; Spark (ANSI) raises.
+    -> ``CASE WHEN b = 0 THEN a * inf ELSE try_divide(a, b) END`` (the same values)."""
+    if isinstance(node, exp.Div):
+        a, b = node.this, node.expression
+        inf = exp.Cast(this=exp.Literal.string("Infinity"), to=exp.DataType.build("DOUBLE"))
+        on_zero = exp.Mul(this=exp.Cast(this=a.copy(), to=exp.DataType.build("DOUBLE")),
+                          expression=inf)
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=b.copy(), expression=exp.Literal.number(0)),
+                                    true=on_zero)],
+                        default=_fn("try_divide", a.copy(), b.copy()))
+    return node
+
+
+def rule_string_agg_distinct(node: exp.Expression) -> exp.Expression:
+    """``string_agg(DISTINCT x, sep)`` -> the distinct values sorted, joined by ``sep``."""
+    if not isinstance(node, exp.GroupConcat):
+        return node
+    inner = node.this
+    if isinstance(inner, exp.Order) and isinstance(inner.this, exp.Distinct):
+        keys = inner.expressions
+        if not (len(keys) == 1 and not keys[0].args.get("desc")
+                and keys[0].this == inner.this.expressions[0]):
+            return node  # ordered by something else: sqlglot's LISTAGG ... WITHIN GROUP
+        inner = inner.this
+    if isinstance(inner, exp.Distinct):
+        values = inner.expressions
+        if len(values) != 1:
+            raise DialectError(f"string_agg at {_where(node)}: DISTINCT over one value only")
+        sep = node.args.get("separator") or exp.Literal.string(",")
+        return _fn("array_join", _fn("array_sort", _fn("collect_set", values[0].copy())),
+                   sep.copy())
+    return node
+
+
+def rule_parameter(node: exp.Expression) -> exp.Expression:
+    """``$name`` -> the named marker ``:name`` (bound by ``spark.sql(..., args=...)``)."""
+    if isinstance(node, exp.Parameter) and isinstance(node.this, exp.Var | exp.Identifier):
+        return exp.Placeholder(this=node.this.name)
+    return node
+
+
+#: Applied in this order to every node, leaves first (sqlglot's transform order).
+RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    rule_parameter, rule_array_index, rule_date_diff, rule_date_sub, rule_divide,
+    rule_string_agg_distinct,
+)
+
+
+def parse_duckdb(sql: str) -> exp.Expression:
+    """One statement of ``queries/`` as a sqlglot tree; DialectError with line/column."""
+    try:
+        trees = sqlglot.parse(sql, read=BmcDuckDB)
+    except sqlglot.errors.ParseError as e:
+        first = e.errors[0] if e.errors else {}
+        raise DialectError(f"cannot parse the query (line {first.get('line')}, column "
+                           f"{first.get('col')}): {first.get('description', e)}") from None
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise DialectError(f"expected one statement, found {len(trees)}")
+    return trees[0]
+
+
+def apply_rules(tree: exp.Expression) -> exp.Expression:
+    for rule in RULES:
+        tree = tree.transform(rule, copy=False)
+    return tree
+
+
+@cache
+def to_spark(sql: str) -> str:
+    """The Spark SQL text of one DuckDB query of ``queries/`` (``$name`` -> ``:name``)."""
+    return apply_rules(parse_duckdb(sql)).sql(dialect="spark", pretty=True)
+
+
+__all__ = ["RULES", "DialectError", "apply_rules", "parse_duckdb", "to_spark"]

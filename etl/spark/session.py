@@ -1,0 +1,92 @@
+"""Start (or reuse) a Spark session for bmc-cohort: loopback only, UTC, nothing downloaded.
+
+pyspark is an optional extra (``pip install '.[spark]'``) and needs a Java 17+ runtime; both
+are checked here with a message that says what to install. The session binds the driver to
+127.0.0.1, uses no Spark packages (no ``spark.jars.packages``: nothing is fetched at run time),
+runs in UTC and keeps the shuffle small unless the caller's settings say otherwise.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+
+from etl.errors import EtlError
+
+
+class SparkUnavailable(EtlError):
+    """pyspark or a Java runtime is missing."""
+
+
+#: Settings every bmc session gets (a caller's ``conf`` wins over them).
+DEFAULT_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+}
+
+
+def java_version() -> str | None:
+    """The first line of ``java -version``, or None when there is no Java runtime."""
+    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get(
+        "JAVA_HOME") else shutil.which("java")
+    if not java or not os.path.exists(java):
+        return None
+    try:
+        done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = (done.stderr or done.stdout).strip()
+    return text.splitlines()[0] if done.returncode == 0 and text else None
+
+
+def check_available() -> None:
+    """Raise :class:`SparkUnavailable` with what to install when Spark cannot start here."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise SparkUnavailable("the Spark engine needs pyspark: "
+                               "pip install 'bmc-cohort[spark]' (or pip install -e '.[spark]')"
+                               ) from None
+    if java_version() is None:
+        raise SparkUnavailable("the Spark engine needs a Java 17+ runtime (`java -version` "
+                               "found none); install one (e.g. apt-get install "
+                               "openjdk-17-jre-headless) or set JAVA_HOME")
+
+
+def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = None,
+                  app_name: str = "bmc-cohort"):
+    """A SparkSession on ``master`` with :data:`DEFAULT_CONF` plus ``conf``."""
+    check_available()
+    from pyspark.sql import SparkSession
+
+    settings = {**DEFAULT_CONF, **(conf or {})}
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def parse_conf(items: list[str] | None) -> dict[str, str]:
+    """``key=value`` strings (``--spark-conf``) as a dict; ValueError names a bad one."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--spark-conf {item!r}: expected key=value, e.g. "
+                             f"spark.executor.memory=8g")
+        out[key.strip()] = value.strip()
+    return out
