@@ -169,6 +169,27 @@ def rebuild(
         err.print(f"[yellow]missing:[/yellow] {f}")
 
 
+# -- export -------------------------------------------------------------------------------------
+@app.command()
+def export(
+    db: Annotated[Path, typer.Option(help="DuckDB database file made by `bmc load`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the Parquet files "
+                                                        "(missing or empty).")],
+    overwrite: Annotated[bool, typer.Option(help="Replace the table folders in a non-empty "
+                                                 "--out.")] = False,
+) -> None:
+    """Write every declared table (and the provenance tables) as Parquet for Spark, DuckDB or
+    any lakehouse engine: one folder per table, hive-partitioned by patient_shard, UTC
+    microsecond timestamps. Exit codes: 0 done, 1 failure (nothing written)."""
+    from etl.export import export_parquet
+
+    with _errors():
+        written = export_parquet(db, out_dir, overwrite=overwrite)
+    for t in written:
+        err.print(f"{t.name:<28} {t.rows:>10} rows{'  (by patient_shard)' if t.partitioned else ''}")
+    err.print(f"exported {len(written)} tables to {out_dir}")
+
+
 # -- view ---------------------------------------------------------------------------------------
 @app.command()
 def view(

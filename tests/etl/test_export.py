@@ -78,3 +78,17 @@ def test_refuses_a_folder_that_is_not_empty(sample_db, tmp_path):
 def test_missing_database(tmp_path):
     with pytest.raises(ExportError, match="no such database file"):
         export_parquet(tmp_path / "nope.duckdb", tmp_path / "out")
+
+
+def test_cli_export_and_refusal(sample_db, tmp_path):
+    from typer.testing import CliRunner
+
+    from cohort.cli import app
+
+    out = tmp_path / "pq"
+    done = CliRunner().invoke(app, ["export", "--db", str(sample_db), "--out", str(out)])
+    assert done.exit_code == 0
+    assert (out / "_export.json").is_file()
+    again = CliRunner().invoke(app, ["export", "--db", str(sample_db), "--out", str(out)])
+    assert again.exit_code == 1
+    assert "not empty; choose a new folder or pass --overwrite" in again.output
