@@ -431,6 +431,32 @@ def _open(db: Path):
     return con
 
 
+_ENGINE_HELP = "duckdb (default; --db is a database file) | spark (--db is a folder " \
+    "written by `bmc export`)."
+
+
+def _spark_result(kind: str, db: Path, params, master: str, conf: list[str] | None):
+    """Run the cohort or screen on Spark over a Parquet export; the session is stopped after."""
+    from etl.spark.session import parse_conf, spark_run
+
+    from .errors import UsageError
+    from .spark_runner import cohort_spark, screen_spark
+
+    try:
+        settings = parse_conf(conf)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    with spark_run(master, settings) as spark:
+        return (cohort_spark if kind == "cohort" else screen_spark)(spark, db, params)
+
+
+def _check_engine(engine: str) -> None:
+    from .errors import UsageError
+
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
+
+
 @app.command()
 def cohort(
     db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
@@ -438,6 +464,11 @@ def cohort(
     format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
                                                              "(required for parquet).")] = None,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
+    spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")] = "local[*]",
+    spark_conf: Annotated[list[str] | None, typer.Option(help="A Spark setting key=value "
+                                                              "(repeatable), e.g. "
+                                                              "spark.executor.memory=8g.")] = None,
 ) -> None:
     """Find the BMC cohort: the cohort to stdout (or --out), the attrition funnel to stderr.
 
@@ -450,11 +481,15 @@ def cohort(
     with _cohort_errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
-        con = _open(db)
-        try:
-            result = build_cohort(con, params)
-        finally:
-            con.close()
+        _check_engine(engine)
+        if engine == "spark":
+            result = _spark_result("cohort", db, params, spark_master, spark_conf)
+        else:
+            con = _open(db)
+            try:
+                result = build_cohort(con, params)
+            finally:
+                con.close()
     _print_funnel(result.funnel, result.notes)
     c = result.counts
     err.print(f"cohort {c['cohort']} of {c['patients']} patients (histology only "
@@ -470,6 +505,11 @@ def screen(
     format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
                                                              "(required for parquet).")] = None,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
+    spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")] = "local[*]",
+    spark_conf: Annotated[list[str] | None, typer.Option(help="A Spark setting key=value "
+                                                              "(repeatable), e.g. "
+                                                              "spark.executor.memory=8g.")] = None,
 ) -> None:
     """Screen for unrecognised BMC: ranked patients with tier (1, 2, excluded) and reasons.
 
@@ -483,11 +523,15 @@ def screen(
     with _cohort_errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
-        con = _open(db)
-        try:
-            result = run_screen(con, params)
-        finally:
-            con.close()
+        _check_engine(engine)
+        if engine == "spark":
+            result = _spark_result("screen", db, params, spark_master, spark_conf)
+        else:
+            con = _open(db)
+            try:
+                result = run_screen(con, params)
+            finally:
+                con.close()
     _print_funnel(result.cohort.funnel, result.notes)
     c = result.counts
     err.print(f"screen: tier 1 {c['1']}, tier 2 {c['2']}, excluded {c['excluded']}")

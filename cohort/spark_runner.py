@@ -4,8 +4,7 @@ The stage files are the DuckDB ones, unchanged: each is transpiled by :mod:`coho
 and run with its ``$name`` parameters bound by Spark (``spark.sql(text, args=...)``). Each
 stage is materialised (``localCheckpoint``) and registered as a temporary view named like the
 DuckDB table (``bmc_lab``, ...), so later stages and SQL users read it the same way. The input
-is a folder written by ``bmc export`` or by the Spark view build (``etl.spark.views``): one
-sub-folder of Parquet per table. Only the small results (cohort, funnel, screen, unit issues)
+is a folder written by ``bmc export``: one sub-folder of Parquet per table. Only the small results (cohort, funnel, screen, unit issues)
 come back to the driver as pandas.
 """
 from __future__ import annotations
@@ -36,9 +35,9 @@ def register_export(spark, folder: str | Path) -> list[str]:
     """Register every table folder of an export as a temporary view; returns their names."""
     root = Path(folder)
     if not (root / MANIFEST).is_file():
-        raise DatabaseError(f"{folder}: not a Parquet export (no {MANIFEST}); write one with "
-                            f"`bmc export --db FILE --out {folder}` or "
-                            f"`bmc load PATH... --engine spark --db {folder}`")
+        raise DatabaseError(f"{folder}: not a Parquet export (no {MANIFEST}); with --engine "
+                            f"spark, --db is a folder written by "
+                            f"`bmc export --db FILE --out {folder}`")
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     names = []
     for table in manifest["tables"]:

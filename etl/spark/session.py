@@ -7,6 +7,7 @@ runs in UTC and keeps the shuffle small unless the caller's settings say otherwi
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -90,3 +91,19 @@ def parse_conf(items: list[str] | None) -> dict[str, str]:
                              f"spark.executor.memory=8g")
         out[key.strip()] = value.strip()
     return out
+
+
+@contextlib.contextmanager
+def spark_run(master: str = "local[*]", conf: Mapping[str, str] | None = None):
+    """A session for one command: started here and stopped after, unless one was already
+    active in this process (a notebook, a test session), which is reused and left running."""
+    check_available()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    spark = active or spark_session(master, conf)
+    try:
+        yield spark
+    finally:
+        if active is None:
+            spark.stop()
