@@ -19,8 +19,8 @@ bytes. Targets (issue 2): default load within 1.5x of the baseline, peak memory 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -47,8 +47,9 @@ def write_export(out: Path, n_patients: int, seed: int = 1) -> dict[str, int]:
     """Synthetic Bulk NDJSON: one file per type; returns bytes per type."""
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
-    files = {t: open(out / f"{t}.000.ndjson", "wb") for t in ("Patient", "Condition", "Observation")}
-    try:
+    with contextlib.ExitStack() as stack:
+        files = {t: stack.enter_context(open(out / f"{t}.000.ndjson", "wb"))
+                 for t in ("Patient", "Condition", "Observation")}
         for p in range(n_patients):
             pid = f"{p:08x}-5a1e-4c2b-9d3e-{rng.getrandbits(48):012x}"
             files["Patient"].write(orjson.dumps({
@@ -82,9 +83,6 @@ def write_export(out: Path, n_patients: int, seed: int = 1) -> dict[str, int]:
                                         "high": {"value": hi, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
                                         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/referencerange-meaning", "code": "normal"}]}}],
                 }) + b"\n")
-    finally:
-        for f in files.values():
-            f.close()
     return {t: (out / f"{t}.000.ndjson").stat().st_size for t in files}
 
 
