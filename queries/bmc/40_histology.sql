@@ -12,7 +12,7 @@
 -- Parameters: $coded_condition, $result_statuses
 WITH cond AS (
     SELECT c._rid, c.resource_key, c.patient_key,
-           string_agg(DISTINCT k.system || '|' || k.code, ' ') AS code,
+           string_agg(DISTINCT k.system || '|' || k.code, ' ' ORDER BY k.system || '|' || k.code) AS code,
            min(coalesce(c.onset_date_time, c.recorded_date)) AS date_text
     FROM bmc_coded k
     JOIN condition c ON c._rid = k._rid
@@ -25,7 +25,8 @@ basis AS (
     SELECT e.resource_key,
            count(*) AS n_evidence,
            sum(CASE WHEN l.resource_key IS NOT NULL THEN 1 ELSE 0 END) AS n_lab,
-           string_agg(DISTINCT split_part(e.evidence_key, '/', 1), ', ') AS evidence_types
+           string_agg(DISTINCT split_part(e.evidence_key, '/', 1), ', '
+                      ORDER BY split_part(e.evidence_key, '/', 1)) AS evidence_types
     FROM (SELECT DISTINCT resource_key, unnest(evidence_detail_keys) AS evidence_key
           FROM condition) e
     LEFT JOIN (SELECT DISTINCT resource_key FROM bmc_lab) l ON l.resource_key = e.evidence_key
@@ -48,7 +49,7 @@ cond_rows AS (
 ),
 report AS (
     SELECT r._rid, r.resource_key, r.patient_key,
-           string_agg(DISTINCT k.system || '|' || k.code, ' ') AS code,
+           string_agg(DISTINCT k.system || '|' || k.code, ' ' ORDER BY k.system || '|' || k.code) AS code,
            r.effective_start, r.issued
     FROM bmc_coded k
     JOIN diagnostic_report r ON r._rid = k._rid

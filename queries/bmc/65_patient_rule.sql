@@ -34,7 +34,7 @@ smear AS (
 ),
 alt AS (
     SELECT patient_key,
-           string_agg(DISTINCT code || ' (' || valueset || ')', '; ') AS alt_causes
+           string_agg(DISTINCT code || ' (' || valueset || ')', '; ' ORDER BY code || ' (' || valueset || ')') AS alt_causes
     FROM bmc_exclusion
     GROUP BY patient_key
 ),

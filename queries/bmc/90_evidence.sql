@@ -12,7 +12,7 @@
 WITH bc_cond AS (
     SELECT c._rid, c.resource_key, c.patient_key, c.verification_status,
            min(coalesce(c.onset_date_time, c.recorded_date)) AS date_text,
-           string_agg(DISTINCT k.system || '|' || k.code, ' ') AS code,
+           string_agg(DISTINCT k.system || '|' || k.code, ' ' ORDER BY k.system || '|' || k.code) AS code,
            min(k.display) AS display
     FROM bmc_coded k
     JOIN condition c ON c._rid = k._rid
@@ -56,7 +56,8 @@ cyto AS (
            NULL, NULL, s.cyto_comparator, s.grade, s.lln, s.lln_source,
            string_agg('with nRBC of ' || CAST(s.nrbc_date AS VARCHAR) || ' ('
                       || CASE WHEN s.days_from_nrbc >= 0 THEN '+' ELSE '' END
-                      || CAST(s.days_from_nrbc AS VARCHAR) || ' days)', '; ')
+                      || CAST(s.days_from_nrbc AS VARCHAR) || ' days)', '; '
+                      ORDER BY s.nrbc_date, s.days_from_nrbc)
     FROM bmc_smear s
     GROUP BY s.patient_key, s.term, s.cyto_key, s.cyto_rid, s.cyto_date, s.cyto_value,
              s.cyto_unit, s.cyto_comparator, s.grade, s.lln, s.lln_source

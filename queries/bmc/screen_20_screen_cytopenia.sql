@@ -7,7 +7,7 @@
 -- Parameters: $cytopenia_lineages, $screen_min_grade, $chemo_lookback_days
 WITH bone AS (
     SELECT c.patient_key, min(d.date_lo) AS bone_date,
-           string_agg(DISTINCT k.code, ', ') AS bone_codes
+           string_agg(DISTINCT k.code, ', ' ORDER BY k.code) AS bone_codes
     FROM bmc_coded k
     JOIN condition c ON c._rid = k._rid
     LEFT JOIN bmc_date d ON d.text = coalesce(c.onset_date_time, c.recorded_date)
