@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from etl.store import quote_ident
+from etl.viewdef.macros import install_date_macros
 
 from .errors import DatabaseError, QueryError
 from .paths import queries_dir
@@ -90,6 +91,7 @@ def open_database(db: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPy
     except duckdb.Error as e:
         raise DatabaseError(f"{db}: cannot open the database ({str(e).splitlines()[0]})") from None
     con.execute("SET TimeZone = 'UTC'")
+    install_date_macros(con)  # fhir_date_lo / fhir_date_hi for partial FHIR dates
     return con
 
 

@@ -52,6 +52,35 @@ CREATE OR REPLACE MACRO bmc_reference_key(ref, typ) AS (
 )
 
 
+# FHIR date, dateTime and instant strings may be partial ('2019', '2019-03'). fhir_date_lo is
+# the first day such a string denotes, fhir_date_hi the last; a dateTime is its calendar day
+# as written (the first 10 characters: the clinician's local date, never shifted to UTC).
+# Anything else is NULL. Temporary macros, so read-only connections can have them too.
+DATE_MACROS = (
+    """
+CREATE OR REPLACE TEMP MACRO fhir_date_lo(t) AS (
+  CASE WHEN regexp_full_match(t, '[0-9]{4}') THEN try_cast(t || '-01-01' AS DATE)
+       WHEN regexp_full_match(t, '[0-9]{4}-[0-9]{2}') THEN try_cast(t || '-01' AS DATE)
+       ELSE try_cast(left(t, 10) AS DATE) END
+)
+""",
+    """
+CREATE OR REPLACE TEMP MACRO fhir_date_hi(t) AS (
+  CASE WHEN regexp_full_match(t, '[0-9]{4}') THEN try_cast(t || '-12-31' AS DATE)
+       WHEN regexp_full_match(t, '[0-9]{4}-[0-9]{2}')
+            THEN CAST(last_day(try_cast(t || '-01' AS DATE)) AS DATE)
+       ELSE try_cast(left(t, 10) AS DATE) END
+)
+""",
+)
+
+
+def install_date_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create fhir_date_lo / fhir_date_hi on ``con`` (temporary; idempotent)."""
+    for statement in DATE_MACROS:
+        con.execute(statement)
+
+
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create (or replace) the macros compiled views need on ``con``; idempotent."""
     for statement in _MACROS:

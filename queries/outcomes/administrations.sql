@@ -23,7 +23,7 @@ SELECT DISTINCT
     c.patient_key,
     c.resource_key,
     c.effective_start AS given_at,
-    try_cast(left(c.effective_start, 10) AS DATE) AS day,
+    fhir_date_lo(c.effective_start) AS day,
     c.ingredient,
     c.dose_value,
     c.dose_unit

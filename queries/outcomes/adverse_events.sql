@@ -17,8 +17,8 @@ SELECT DISTINCT
     c.patient_key,
     c.resource_key,
     replace(k.valueset, '_', ' ') AS kind,
-    try_cast(left(c.onset_date_time, 10) AS DATE) AS onset_date,
-    try_cast(left(c.abatement_date_time, 10) AS DATE) AS abatement_date,
+    fhir_date_lo(c.onset_date_time) AS onset_date,
+    fhir_date_lo(c.abatement_date_time) AS abatement_date,
     g.grade
 FROM bmc_coded k
 JOIN condition c ON c._rid = k._rid

@@ -8,8 +8,8 @@ WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true)
 SELECT
     c.patient_key,
     c.resource_key,
-    try_cast(left(c.onset_date_time, 10) AS DATE) AS onset_date,
-    try_cast(left(c.recorded_date, 10) AS DATE) AS recorded_date,
+    fhir_date_lo(c.onset_date_time) AS onset_date,
+    fhir_date_lo(c.recorded_date) AS recorded_date,
     morph.value AS histology_from_morphology,
     coded.value AS histology_from_code
 FROM bmc_coded k

@@ -5,7 +5,7 @@
 SELECT DISTINCT
     p.patient_key,
     p.resource_key,
-    try_cast(left(coalesce(p.performed_start, p.performed_end), 10) AS DATE) AS day
+    fhir_date_lo(coalesce(p.performed_start, p.performed_end)) AS day
 FROM bmc_coded k
 JOIN procedure p ON p._rid = k._rid
 WHERE k.source = 'procedure' AND k.valueset = 'chemotherapy_procedure'

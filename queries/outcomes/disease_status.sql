@@ -6,7 +6,7 @@ WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true)
 SELECT DISTINCT
     o.patient_key,
     o.resource_key,
-    try_cast(left(o.effective_start, 10) AS DATE) AS day,
+    fhir_date_lo(o.effective_start) AS day,
     v.value AS response,
     o.value_text
 FROM observation o

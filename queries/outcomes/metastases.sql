@@ -7,7 +7,7 @@ SELECT DISTINCT
     c.patient_key,
     c.resource_key,
     replace(replace(k.valueset, '_metastasis', ''), '_', ' ') AS site,
-    try_cast(left(c.onset_date_time, 10) AS DATE) AS onset_date
+    fhir_date_lo(c.onset_date_time) AS onset_date
 FROM bmc_coded k
 JOIN condition c ON c._rid = k._rid
 WHERE k.source = 'condition' AND k.valueset LIKE '%\_metastasis' ESCAPE '\'

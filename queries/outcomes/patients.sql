@@ -1,6 +1,6 @@
 -- Patients of interest: sex, birth date, death date and the last dated record.
 -- One row per patient key. The last record (the censoring date for survivors, CODES.md §9) is
--- the latest local calendar date (first 10 characters of the timestamp) of any encounter,
+-- the latest local calendar date (fhir_date_lo: a timestamp's date as written; a partial date's first day) of any encounter,
 -- observation, medication administration, procedure or diagnostic report of the patient.
 -- Observations and reports count when their status is in the cohort's $result_statuses.
 -- Parameters: $patient_keys VARCHAR[] -- 'Patient/<id>' keys to return; $result_statuses VARCHAR[].
@@ -18,7 +18,7 @@ dated AS (
         WHERE list_contains($result_statuses, coalesce(status, 'unknown'))
 ),
 last_record AS (
-    SELECT d.patient_key, max(try_cast(left(d.t, 10) AS DATE)) AS last_record_date
+    SELECT d.patient_key, max(fhir_date_lo(d.t)) AS last_record_date
     FROM dated d JOIN wanted w USING (patient_key)
     GROUP BY d.patient_key
 )
@@ -27,7 +27,7 @@ SELECT
     p.id AS patient_id,
     p.gender,
     try_cast(p.birth_date AS DATE) AS birth_date,
-    try_cast(left(p.deceased_date_time, 10) AS DATE) AS death_date,
+    fhir_date_lo(p.deceased_date_time) AS death_date,
     coalesce(p.deceased_boolean, p.deceased_date_time IS NOT NULL) AS deceased,
     l.last_record_date
 FROM wanted w

@@ -7,7 +7,7 @@ WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true)
 SELECT DISTINCT
     o.patient_key,
     o.resource_key,
-    try_cast(left(o.effective_start, 10) AS DATE) AS day,
+    fhir_date_lo(o.effective_start) AS day,
     k.value AS fact,
     v.value AS coded_value,
     o.value_text
