@@ -30,6 +30,8 @@ from rich.table import Table
 
 from etl.errors import EtlError, SourceError
 
+from .parameters import PARAMETERS
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 app = typer.Typer(
@@ -298,8 +300,9 @@ def demo(
 # -- report -------------------------------------------------------------------------------------
 @app.command()
 def report(
-    db: Annotated[Path, typer.Option(help="DuckDB database made by `bmc load` (with the cohort "
-                                          "table bmc_cohort, unless --ids is given).")],
+    db: Annotated[Path, typer.Option(help="DuckDB database made by `bmc load` (the cohort "
+                                          "tables are built with default parameters if "
+                                          "`bmc cohort` has not run).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html, report.md, the "
                                                         "figures and one CSV per table.")],
     cutoff: Annotated[str | None, typer.Option(help="Data cut-off YYYY-MM-DD: follow-up ends "
@@ -342,10 +345,8 @@ def report(
 
 # -- cohort, screen, evidence, check (cohort.definition / screen / evidence / check) ------------
 _PARAM_HELP = ("Set a definition parameter, e.g. --param smear_window_days=7 (repeatable). "
-               "Parameters: smear_window_days, smear_index_date, cytopenia_min_grade, "
-               "cytopenia_lineages, exclude_alt_causes, alt_cause_valuesets, coded_condition, "
-               "result_statuses, chemo_lookback_days, screen_min_grade (cohort/parameters.py "
-               "says why each default is what it is).")
+               "Parameters: " + ", ".join(p.name for p in PARAMETERS)
+               + " (cohort/parameters.py says why each default is what it is).")
 
 
 @contextlib.contextmanager
