@@ -458,39 +458,50 @@ def _check_engine(engine: str) -> None:
         raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
 
 
-@app.command()
-def cohort(
-    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
-    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
-    format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
-                                                             "(required for parquet).")] = None,
-    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
-    spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")] = "local[*]",
-    spark_conf: Annotated[list[str] | None, typer.Option(help="A Spark setting key=value "
-                                                              "(repeatable), e.g. "
-                                                              "spark.executor.memory=8g.")] = None,
-) -> None:
-    """Find the BMC cohort: the cohort to stdout (or --out), the attrition funnel to stderr.
+# Options shared by `cohort` and `screen` (declared once).
+DbOpt = Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")]
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)]
+FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json | parquet")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
+                                                         "(required for parquet).")]
+EngineOpt = Annotated[str, typer.Option(help=_ENGINE_HELP)]
+MasterOpt = Annotated[str, typer.Option(help="Spark master URL (--engine spark).")]
+ConfOpt = Annotated[list[str] | None, typer.Option(help="A Spark setting key=value (repeatable), "
+                                                        "e.g. spark.executor.memory=8g.")]
 
-    The tables bmc_cohort, bmc_funnel, bmc_evidence, ... and bmc_parameter stay in DB.
-    Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
-    """
+
+def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
+                    out_file: Path | None, engine: str, spark_master: str,
+                    spark_conf: list[str] | None):
+    """Parse and check the shared options, then build the cohort or run the screen."""
     from .definition import build_cohort
     from .parameters import parse_pairs
+    from .screen import run_screen
 
     with _cohort_errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
         _check_engine(engine)
         if engine == "spark":
-            result = _spark_result("cohort", db, params, spark_master, spark_conf)
-        else:
-            con = _open(db)
-            try:
-                result = build_cohort(con, params)
-            finally:
-                con.close()
+            return _spark_result(kind, db, params, spark_master, spark_conf)
+        con = _open(db)
+        try:
+            return (build_cohort if kind == "cohort" else run_screen)(con, params)
+        finally:
+            con.close()
+
+
+@app.command()
+def cohort(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_file: OutOpt = None,
+           engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
+           spark_conf: ConfOpt = None) -> None:
+    """Find the BMC cohort: the cohort to stdout (or --out), the attrition funnel to stderr.
+
+    The tables bmc_cohort, bmc_funnel, bmc_evidence, ... and bmc_parameter stay in DB.
+    Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
+    """
+    result = _run_definition("cohort", db, param, format, out_file, engine, spark_master,
+                             spark_conf)
     _print_funnel(result.funnel, result.notes)
     c = result.counts
     err.print(f"cohort {c['cohort']} of {c['patients']} patients (histology only "
@@ -500,39 +511,17 @@ def cohort(
 
 
 @app.command()
-def screen(
-    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
-    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
-    format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
-                                                             "(required for parquet).")] = None,
-    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
-    spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")] = "local[*]",
-    spark_conf: Annotated[list[str] | None, typer.Option(help="A Spark setting key=value "
-                                                              "(repeatable), e.g. "
-                                                              "spark.executor.memory=8g.")] = None,
-) -> None:
+def screen(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_file: OutOpt = None,
+           engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
+           spark_conf: ConfOpt = None) -> None:
     """Screen for unrecognised BMC: ranked patients with tier (1, 2, excluded) and reasons.
 
     Tier 1 meets the definition without a coded marrow diagnosis or marrow report; tier 2 has
     bone metastases and unexplained cytopenia of grade >= 2 and no nRBC result (get a smear).
     Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
     """
-    from .parameters import parse_pairs
-    from .screen import run_screen
-
-    with _cohort_errors():
-        params = parse_pairs(param or [])
-        _check_format(format, out_file)
-        _check_engine(engine)
-        if engine == "spark":
-            result = _spark_result("screen", db, params, spark_master, spark_conf)
-        else:
-            con = _open(db)
-            try:
-                result = run_screen(con, params)
-            finally:
-                con.close()
+    result = _run_definition("screen", db, param, format, out_file, engine, spark_master,
+                             spark_conf)
     _print_funnel(result.cohort.funnel, result.notes)
     c = result.counts
     err.print(f"screen: tier 1 {c['1']}, tier 2 {c['2']}, excluded {c['excluded']}")
