@@ -121,14 +121,15 @@ def issue_notes(lab_issues: pd.DataFrame) -> list[str]:
             for r in lab_issues.itertuples()]
 
 
-def read_cohort(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
-                info: RunInfo | None = None) -> CohortResult:
-    """The cohort result from the ``bmc_*`` tables as they stand."""
-    cohort = con.execute(
-        f"SELECT {', '.join(COHORT_COLUMNS)} FROM bmc_cohort ORDER BY index_date, patient_id").df()
-    funnel = con.execute(
-        "SELECT kind, step, rule, description, patients, excluded, lost_only_by_rule, "
-        "lost_only_with_coded_dx FROM bmc_funnel ORDER BY step").df()
+#: The cohort and funnel as every engine reads them back.
+COHORT_SQL = f"SELECT {', '.join(COHORT_COLUMNS)} FROM bmc_cohort ORDER BY index_date, patient_id"
+FUNNEL_SQL = ("SELECT kind, step, rule, description, patients, excluded, lost_only_by_rule, "
+              "lost_only_with_coded_dx FROM bmc_funnel ORDER BY step")
+
+
+def cohort_result(cohort: pd.DataFrame, funnel: pd.DataFrame, issues: pd.DataFrame,
+                  values: Mapping[str, Any], info: RunInfo | None = None) -> CohortResult:
+    """Assemble the result (with its summary counts) from the tables read back."""
     route = dict(zip(funnel.rule, funnel.patients, strict=True))
     counts = {
         "patients": int(route["population"]),
@@ -139,10 +140,16 @@ def read_cohort(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
         "both": int(route["both"]),
         "without_coded_marrow_dx": int((~cohort.coded_marrow_dx.astype(bool)).sum()),
     }
-    issues = _lab_issues(con)
     info = info or RunInfo()
     return CohortResult(cohort, funnel, counts, dict(values), issues,
                         info.notes + issue_notes(issues), info.timings)
+
+
+def read_cohort(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
+                info: RunInfo | None = None) -> CohortResult:
+    """The cohort result from the ``bmc_*`` tables as they stand."""
+    return cohort_result(con.execute(COHORT_SQL).df(), con.execute(FUNNEL_SQL).df(),
+                         _lab_issues(con), values, info)
 
 
 def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None, *,

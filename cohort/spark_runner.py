@@ -20,7 +20,7 @@ import pandas as pd
 
 from etl.export import MANIFEST, SHARD_COLUMN
 
-from .definition import COHORT_COLUMNS, CohortResult, issue_notes
+from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result
 from .dialect import DialectError, to_spark
 from .errors import DatabaseError, QueryError
 from .parameters import resolve
@@ -119,25 +119,10 @@ def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
     values = resolve(params)
     register_export(spark, export)
     info = run_group_spark(spark, "cohort", values)
-    cohort = spark.sql(f"SELECT {', '.join(COHORT_COLUMNS)} FROM bmc_cohort "
-                       f"ORDER BY index_date, patient_id").toPandas()
-    funnel = spark.sql("SELECT kind, step, rule, description, patients, excluded, "
-                       "lost_only_by_rule, lost_only_with_coded_dx FROM bmc_funnel "
-                       "ORDER BY step").toPandas()
     issues = spark.sql(to_spark(_LAB_ISSUES),
                        args=_args(values, ("result_statuses",))).toPandas()
-    route = dict(zip(funnel.rule, funnel.patients, strict=True))
-    counts = {
-        "patients": int(route["population"]),
-        "breast_cancer": int(route["breast_cancer"]),
-        "cohort": len(cohort),
-        "histology_only": int(route["histology only"]),
-        "smear_only": int(route["smear only"]),
-        "both": int(route["both"]),
-        "without_coded_marrow_dx": int((~cohort.coded_marrow_dx.astype(bool)).sum()),
-    }
-    return CohortResult(cohort, funnel, counts, dict(values), issues,
-                        info.notes + issue_notes(issues), info.timings)
+    return cohort_result(spark.sql(COHORT_SQL).toPandas(), spark.sql(FUNNEL_SQL).toPandas(),
+                         issues, values, info)
 
 
 def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None
