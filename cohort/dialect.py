@@ -199,10 +199,136 @@ def rule_parameter(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# --- rules the compiled ViewDefinitions need (etl/viewdef -> etl/spark/views.py) -----------
+
+def _lambda(body: exp.Expression, *names: str) -> exp.Expression:
+    return exp.Lambda(this=body, expressions=[exp.to_identifier(n) for n in names])
+
+
+def _var(name: str) -> exp.Expression:
+    return exp.column(name)
+
+
+def _is_index_series(node: exp.Expression) -> bool:
+    """``range(1, coalesce(len(x), 0) + 1)``: the 1-based positions the compiler unnests."""
+    return isinstance(node, exp.GenerateSeries) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() in ("range", "generate_series"))
+
+
+def rule_unnest_pair(node: exp.Expression) -> exp.Expression:
+    """``SELECT *, unnest(x) AS it, unnest(range(1, len(x) + 1)) AS ix FROM src`` (an item and
+    its 1-based position, zipped by DuckDB) -> one generator, as Spark allows one per SELECT:
+    ``SELECT *, ix__0 + 1 AS ix FROM (SELECT *, posexplode(x) AS (ix__0, it) FROM src)``.
+    NULL or empty ``x`` gives no rows, as unnest does. (``inline(arrays_zip(...))`` hit a
+    Spark 4 column-pruning error when two such levels nest.)"""
+    if not isinstance(node, exp.Select):
+        return node
+    gens = [(i, e) for i, e in enumerate(node.expressions)
+            if isinstance(e, exp.Alias) and isinstance(e.this, exp.Explode | exp.Unnest)
+            and not isinstance(e.this, exp.Posexplode)]
+    if len(gens) < 2:
+        return node
+    if len(gens) != 2 or not _is_index_series(gens[1][1].this.this):
+        raise DialectError(f"unnest at {_where(node)}: Spark allows one generator per SELECT; "
+                           f"only an item with its position (unnest(x), unnest(range(...))) "
+                           f"is translated")
+    (i_item, item), (i_ix, ix) = gens
+    zero = f"{ix.alias}__0"
+    gen = exp.Aliases(this=exp.Posexplode(this=item.this.this.copy()),
+                      expressions=[exp.to_identifier(zero), exp.to_identifier(item.alias)])
+    projections = [e for k, e in enumerate(node.expressions) if k not in (i_item, i_ix)]
+    projections.insert(i_item, gen)
+    node.set("expressions", projections)
+    shifted = exp.alias_(exp.Add(this=exp.column(zero), expression=exp.Literal.number(1)),
+                         ix.alias)
+    return exp.select(exp.Star(), shifted).from_(node.subquery())
+
+
+def rule_flatten(node: exp.Expression) -> exp.Expression:
+    """``flatten(x)``: DuckDB skips NULL inner lists, Spark's flatten returns NULL.
+    -> ``flatten(filter(x, _l -> _l IS NOT NULL))``."""
+    if isinstance(node, exp.Flatten) and not node.args.get("_bmc_done"):
+        keep = _lambda(exp.Not(this=exp.Is(this=_var("_l"), expression=exp.Null())), "_l")
+        out = exp.Flatten(this=exp.ArrayFilter(this=node.this.copy(), expression=keep))
+        out.set("_bmc_done", True)
+        return out
+    return node
+
+
+def rule_list_concat(node: exp.Expression) -> exp.Expression:
+    """``list_concat(a, b)``: DuckDB treats a NULL list as empty, Spark's concat returns NULL.
+    -> ``concat(coalesce(a, array()), coalesce(b, array()))``."""
+    if isinstance(node, exp.ArrayConcat) and not node.args.get("_bmc_done"):
+        parts = [node.this, *node.expressions]
+        out = exp.ArrayConcat(this=exp.Coalesce(this=parts[0].copy(),
+                                                expressions=[exp.Array(expressions=[])]),
+                              expressions=[exp.Coalesce(this=p.copy(),
+                                                        expressions=[exp.Array(expressions=[])])
+                                           for p in parts[1:]])
+        out.set("_bmc_done", True)
+        return out
+    return node
+
+
+def rule_regexp_full_match(node: exp.Expression) -> exp.Expression:
+    """``regexp_full_match(s, 'p')`` -> ``s RLIKE '^(?:p)$'`` (RLIKE finds, not matches)."""
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise DialectError(f"regexp_full_match at {_where(node)}: the pattern must be a "
+                               f"string literal")
+        return exp.RegexpLike(this=node.this.copy(),
+                              expression=exp.Literal.string(f"^(?:{pattern.this})$"))
+    return node
+
+
+_REFERENCE_KEY_SPARK = """
+CASE
+  WHEN __ref IS NULL OR __ref = '' THEN NULL
+  WHEN __ref RLIKE __plain THEN
+    CASE WHEN __typ IS NULL OR split_part(__ref, '/', 1) = __typ THEN __ref END
+  WHEN startswith(__ref, '#') OR startswith(__ref, 'urn:') THEN __ref
+  WHEN contains(__ref, '?') THEN
+    CASE WHEN __typ IS NULL OR regexp_extract(__ref, __cond, 1) = __typ THEN __ref END
+  WHEN regexp_extract(__ref, __literal, 1) = '' THEN __ref
+  WHEN __typ IS NULL OR regexp_extract(__ref, __literal, 1) = __typ
+    THEN regexp_extract(__ref, __literal, 1) || '/' || regexp_extract(__ref, __literal, 2)
+END
+"""
+
+
+@cache
+def _reference_key_template() -> exp.Expression:
+    return sqlglot.parse_one(_REFERENCE_KEY_SPARK, read="spark")
+
+
+def rule_reference_key(node: exp.Expression) -> exp.Expression:
+    """The ``bmc_reference_key(ref, typ)`` macro (etl/viewdef/macros.py) inlined as the same
+    CASE over Spark's regexp_extract / split_part / startswith (no UDF)."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "bmc_reference_key"
+            and len(node.expressions) == 2):
+        return node
+    from etl.viewdef.macros import CONDITIONAL_TYPE, PLAIN_PATTERN, REFERENCE_PATTERN
+
+    ref, typ = node.expressions
+    values = {"__ref": ref, "__typ": typ,
+              "__plain": exp.Literal.string(f"^(?:{PLAIN_PATTERN})$"),
+              "__cond": exp.Literal.string(CONDITIONAL_TYPE),
+              "__literal": exp.Literal.string(REFERENCE_PATTERN)}
+
+    def fill(sub: exp.Expression) -> exp.Expression:
+        if isinstance(sub, exp.Column) and not sub.table and sub.name in values:
+            return exp.Paren(this=values[sub.name].copy())
+        return sub
+
+    return _reference_key_template().copy().transform(fill)
+
+
 #: Applied in this order to every node, leaves first (sqlglot's transform order).
 RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     rule_parameter, rule_array_index, rule_date_diff, rule_date_sub, rule_divide,
-    rule_string_agg_distinct,
+    rule_string_agg_distinct, rule_unnest_pair, rule_flatten, rule_list_concat,
+    rule_regexp_full_match, rule_reference_key,
 )
 
 

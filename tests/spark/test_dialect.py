@@ -29,6 +29,16 @@ TEXT_CASES = [
     ("SELECT string_agg(DISTINCT a, ', ' ORDER BY a) FROM t",
      "SELECT ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(a)), ', ') FROM t"),
     ("SELECT list_contains($statuses, s) FROM t", "SELECT ARRAY_CONTAINS(:statuses, s) FROM t"),
+    # the compiled ViewDefinitions (etl/spark/views.py)
+    ("SELECT flatten(x) FROM t", "SELECT FLATTEN(FILTER(x, _l -> NOT _l IS NULL)) FROM t"),
+    ("SELECT list_concat(a, b) FROM t",
+     "SELECT CONCAT(COALESCE(a, ARRAY()), COALESCE(b, ARRAY())) FROM t"),
+    ("SELECT regexp_full_match(s, 'a.c') FROM t", "SELECT s RLIKE '^(?:a.c)$' FROM t"),
+    ("SELECT list_transform(list_filter(x, lambda v: v > 1), lambda v: v + 1) FROM t",
+     "SELECT TRANSFORM(FILTER(x, v -> v > 1), v -> v + 1) FROM t"),
+    ("SELECT *, unnest(x) AS it FROM t", "SELECT *, EXPLODE(x) AS it FROM t"),
+    ("SELECT *, unnest(x) AS it, unnest(range(1, coalesce(len(x), 0) + 1)) AS ix FROM t",
+     "SELECT *, ix__0 + 1 AS ix FROM ( SELECT *, POSEXPLODE(x) AS (ix__0, it) FROM t )"),
 ]
 
 
@@ -41,6 +51,8 @@ def test_rule_text(duck, spark):
     ("SELECT date_diff(p, a, b) FROM t", "date_diff at line 1"),
     ("SELECT date_diff('millennium', a, b) FROM t", "part 'millennium' has no Spark"),
     ("SELECT x[1:2] FROM t", "list slice at line 1"),
+    ("SELECT *, unnest(x) AS a, unnest(y) AS b FROM t", "one generator per SELECT"),
+    ("SELECT regexp_full_match(s, p) FROM t", "pattern must be a string literal"),
 ])
 def test_untranslatable_is_an_error_with_position(sql, message):
     with pytest.raises(DialectError, match=message):
@@ -72,7 +84,39 @@ VALUE_CASES = [
     ("distinct string_agg",
      "SELECT string_agg(DISTINCT x, ', ' ORDER BY x) AS v FROM (VALUES ('b'), ('a'), ('b')) t(x)"),
     ("partial date", "SELECT TRY_CAST('2019-02-30' AS DATE) AS v"),
+    ("flatten skips NULL inner lists", "SELECT flatten([[1], NULL, [2]]) AS v"),
+    ("list_concat with a NULL list", "SELECT list_concat(NULL::INTEGER[], [1]) AS v"),
+    ("list_concat of two NULL lists",
+     "SELECT list_concat(NULL::INTEGER[], NULL::INTEGER[]) AS v"),
+    ("regexp_full_match is a full match", "SELECT regexp_full_match('xabc', 'a.c') AS v"),
+    ("regexp_full_match", "SELECT regexp_full_match('abc', 'a.c') AS v"),
+    ("item and position pairs",
+     "SELECT list(ix ORDER BY ix) AS v FROM (SELECT *, unnest(x) AS it, "
+     "unnest(range(1, coalesce(len(x), 0) + 1)) AS ix FROM (SELECT ['a', 'b', 'c'] AS x))"),
+    ("no pairs for a NULL list",
+     "SELECT count(*) AS v FROM (SELECT *, unnest(x) AS it, "
+     "unnest(range(1, coalesce(len(x), 0) + 1)) AS ix FROM (SELECT NULL::VARCHAR[] AS x))"),
 ]
+
+# bmc_reference_key (etl/viewdef/macros.py) over every form of reference it distinguishes
+REFERENCES = [
+    ("Patient/1", "'Patient'"), ("Patient/1", "'Encounter'"), ("Patient/1", "NULL"),
+    ("https://h/fhir/Patient/a-1.2/_history/3", "'Patient'"),
+    ("https://h/fhir/Patient/a-1.2", "'Encounter'"), ("urn:uuid:1234", "'Patient'"),
+    ("#med1", "NULL"), ("Patient?identifier=x|1", "'Patient'"),
+    ("Patient?identifier=x|1", "'Encounter'"), ("not a reference", "NULL"), ("", "NULL"),
+]
+
+
+@pytest.mark.parametrize(("ref", "typ"), REFERENCES)
+def test_reference_key_macro_on_spark(spark, ref, typ):
+    from etl.viewdef.macros import install_macros
+
+    con = duckdb.connect()
+    install_macros(con)
+    sql = f"SELECT bmc_reference_key('{ref}', {typ}) AS v"
+    expected = con.execute(sql).fetchone()[0]
+    assert spark.sql(to_spark(sql)).collect()[0][0] == expected
 
 
 @pytest.mark.parametrize(("what", "sql"), VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
