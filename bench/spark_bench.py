@@ -1,0 +1,133 @@
+"""DuckDB vs Spark local: building the Observation tables from the same NDJSON export.
+
+Writes a synthetic Bulk export (``bench/load_bench.py``'s ``write_export``: N patients,
+realistic ~1.2 KB lab Observations), then over its ``Observation.000.ndjson``:
+
+* DuckDB views: bare ``read_json`` with the views' typed structure and the views' own SQL
+  into the same two tables of a fresh database file (what Spark does too: read + SELECT);
+* DuckDB ``bmc load``: ``etl.load.load`` into a fresh database file (the whole loader:
+  provenance, versions, references; it fills ``observation`` and
+  ``observation_reference_range``);
+* Spark ``local[2]`` (``--master``): ``etl.spark.views.build_view`` for the same two views,
+  each written to the ``noop`` sink (every row computed, nothing stored).
+
+Cold is the first run in this process (for Spark: right after the session started, JVM and
+code generation cold); warm is the best of ``--repeat`` further runs. Prints seconds, MB/s of
+the Observation file and the ratio DuckDB/Spark.
+
+    python bench/spark_bench.py --patients 2000 [--master local[2]] [--repeat 2] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+VIEWS = ("observation", "observation_reference_range")
+
+
+def duckdb_run(obs: Path, work: Path, i: int) -> float:
+    from etl.load import load
+
+    db = work / f"duck{i}.duckdb"
+    started = time.perf_counter()
+    load(db, [obs])
+    took = time.perf_counter() - started
+    db.unlink()
+    return took
+
+
+def duckdb_views_run(views, obs: Path, work: Path, i: int) -> float:
+    import duckdb
+
+    from etl.ingest import structure_type_sql
+    from etl.viewdef.macros import install_macros
+
+    db = work / f"views{i}.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("SET enable_progress_bar = false")
+    install_macros(con)
+    started = time.perf_counter()
+    for view in views:
+        typ = structure_type_sql(view.structure)
+        source = (f"(SELECT 0::BIGINT AS _rid, r FROM read_json('{obs}', "
+                  f"format='newline_delimited', records=false, columns={{'r': '{typ}'}}))")
+        con.execute(f"CREATE TABLE {view.name} AS " + view.render(source))
+    took = time.perf_counter() - started
+    con.close()
+    db.unlink()
+    return took
+
+
+def spark_run(spark, views, obs: Path) -> float:
+    from etl.spark.views import build_view, view_settings
+
+    started = time.perf_counter()
+    with view_settings(spark):
+        for view in views:
+            build_view(spark, view, [obs]).write.format("noop").mode("overwrite").save()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=2000)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--repeat", type=int, default=2, help="warm runs (best is reported)")
+    ap.add_argument("--keep", action="store_true", help="keep the export folder")
+    args = ap.parse_args()
+
+    from load_bench import write_export
+
+    from etl.spark.session import spark_session
+    from etl.viewdef.catalog import load_declared_views
+
+    work = Path(tempfile.mkdtemp(prefix="bmc-spark-bench-"))
+    try:
+        write_export(work / "export", args.patients)
+        obs = work / "export" / "Observation.000.ndjson"
+        mb = obs.stat().st_size / 1e6
+        print(f"{args.patients} patients: Observation NDJSON {mb:.1f} MB")
+
+        views = [v for v in load_declared_views() if v.name in VIEWS]
+        bare = [duckdb_views_run(views, obs, work, i) for i in range(1 + args.repeat)]
+        duck = [duckdb_run(obs, work, i) for i in range(1 + args.repeat)]
+
+        started = time.perf_counter()
+        spark = spark_session(args.master, {"spark.sql.shuffle.partitions": "2"},
+                              app_name="bmc-spark-bench")
+        start_s = time.perf_counter() - started
+        try:
+            sp = [spark_run(spark, views, obs) for _ in range(1 + args.repeat)]
+        finally:
+            spark.stop()
+
+        def line(name: str, cold: float, warm: float) -> str:
+            return (f"{name:<22} cold {cold:6.2f} s {mb / cold:8.1f} MB/s   "
+                    f"warm {warm:6.2f} s {mb / warm:8.1f} MB/s")
+
+        print(line("DuckDB views", bare[0], min(bare[1:] or bare)))
+        print(line("DuckDB (bmc load)", duck[0], min(duck[1:] or duck)))
+        print(line(f"Spark {args.master}", sp[0], min(sp[1:] or sp)))
+        print(f"Spark session start   {start_s:6.2f} s (not in the figures above)")
+        warm_sp = min(sp[1:] or sp)
+        print(f"Spark time / DuckDB views time   cold {sp[0] / bare[0]:.1f}x   "
+              f"warm {warm_sp / min(bare[1:] or bare):.1f}x")
+        print(f"Spark time / bmc load time       cold {sp[0] / duck[0]:.1f}x   "
+              f"warm {warm_sp / min(duck[1:] or duck):.1f}x")
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
