@@ -282,6 +282,21 @@ def rule_regexp_full_match(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def rule_json_lint(node: exp.Expression) -> exp.Expression:
+    """``json_extract`` / ``->``, ``json_type`` and ``json_transform`` (the compiler's access to
+    ``JSON``-typed parts) have no exact Spark translation here: sqlglot writes
+    ``get_json_object``, which unquotes strings and returns no list for ``'$[*]'``. A lint,
+    not a silent difference. (``->>`` / ``json_extract_string`` pass: both give the text.)"""
+    if isinstance(node, exp.JSONExtract | exp.JSONType) or (
+            isinstance(node, exp.Anonymous) and node.name.lower() == "json_transform"):
+        name = node.name.lower() if isinstance(node, exp.Anonymous) else (
+            "json_type" if isinstance(node, exp.JSONType) else "json_extract")
+        raise DialectError(f"{name} at {_where(node)}: JSON-typed parts have no Spark "
+                           f"translation yet (get_json_object unquotes strings and gives no "
+                           f"list for '$[*]')")
+    return node
+
+
 _REFERENCE_KEY_SPARK = """
 CASE
   WHEN __ref IS NULL OR __ref = '' THEN NULL
@@ -328,7 +343,7 @@ def rule_reference_key(node: exp.Expression) -> exp.Expression:
 RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     rule_parameter, rule_array_index, rule_date_diff, rule_date_sub, rule_divide,
     rule_string_agg_distinct, rule_unnest_pair, rule_flatten, rule_list_concat,
-    rule_regexp_full_match, rule_reference_key,
+    rule_regexp_full_match, rule_reference_key, rule_json_lint,
 )
 
 

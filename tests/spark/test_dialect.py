@@ -37,6 +37,8 @@ TEXT_CASES = [
     ("SELECT list_transform(list_filter(x, lambda v: v > 1), lambda v: v + 1) FROM t",
      "SELECT TRANSFORM(FILTER(x, v -> v > 1), v -> v + 1) FROM t"),
     ("SELECT *, unnest(x) AS it FROM t", "SELECT *, EXPLODE(x) AS it FROM t"),
+    ("SELECT struct_pack(a := 1, b := s) FROM t", "SELECT STRUCT(1 AS a, s AS b) FROM t"),
+    ("SELECT json_extract_string(j, '$.a') FROM t", "SELECT GET_JSON_OBJECT(j, '$.a') FROM t"),
     ("SELECT *, unnest(x) AS it, unnest(range(1, coalesce(len(x), 0) + 1)) AS ix FROM t",
      "SELECT *, ix__0 + 1 AS ix FROM ( SELECT *, POSEXPLODE(x) AS (ix__0, it) FROM t )"),
 ]
@@ -53,6 +55,11 @@ def test_rule_text(duck, spark):
     ("SELECT x[1:2] FROM t", "list slice at line 1"),
     ("SELECT *, unnest(x) AS a, unnest(y) AS b FROM t", "one generator per SELECT"),
     ("SELECT regexp_full_match(s, p) FROM t", "pattern must be a string literal"),
+    ("SELECT json_extract(j, '$.a') FROM t", "json_extract at line 1"),
+    ("SELECT json_extract(j, '$[*]') FROM t", "json_extract at line 1"),
+    ("SELECT j -> '$.a' FROM t", "json_extract at line 1"),
+    ("SELECT json_type(j) FROM t", "json_type at line 1"),
+    ("SELECT json_transform(j, '{\"a\": \"VARCHAR\"}') FROM t", "json_transform at line 1"),
 ])
 def test_untranslatable_is_an_error_with_position(sql, message):
     with pytest.raises(DialectError, match=message):
@@ -90,6 +97,7 @@ VALUE_CASES = [
      "SELECT list_concat(NULL::INTEGER[], NULL::INTEGER[]) AS v"),
     ("regexp_full_match is a full match", "SELECT regexp_full_match('xabc', 'a.c') AS v"),
     ("regexp_full_match", "SELECT regexp_full_match('abc', 'a.c') AS v"),
+    ("struct_pack", "SELECT (struct_pack(a := 1, b := 'x')).b AS v"),
     ("item and position pairs",
      "SELECT list(ix ORDER BY ix) AS v FROM (SELECT *, unnest(x) AS it, "
      "unnest(range(1, coalesce(len(x), 0) + 1)) AS ix FROM (SELECT ['a', 'b', 'c'] AS x))"),
