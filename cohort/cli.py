@@ -30,6 +30,7 @@ from rich.table import Table
 
 from etl.errors import EtlError, SourceError
 
+from .errors import CohortError, UsageError
 from .parameters import PARAMETERS
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -52,13 +53,14 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v",
 
 @contextlib.contextmanager
 def _errors():
-    """The one place library errors become a message and an exit code."""
+    """The one place library errors become a message and an exit code: unusable input or a
+    bad option (SourceError, UsageError) exits 2, any other ETL or cohort error exits 1."""
     try:
         yield
-    except SourceError as e:
+    except (SourceError, UsageError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(EXIT_USAGE) from None
-    except EtlError as e:
+    except (EtlError, CohortError) as e:
         if _state["verbose"]:
             traceback.print_exc()
         err.print(f"[red]error:[/red] {e}")
@@ -267,7 +269,7 @@ def demo(
         task = bar.add_task("loading sample", total=None)
         result = run_load(db, [src], progress=lambda d, t, n: bar.update(task, completed=d, total=t))
     _print_load(result)
-    with _cohort_errors():
+    with _errors():
         err.print("demo: building the cohort and running the screen")
         con = _open(db)
         try:
@@ -320,7 +322,6 @@ def report(
     """
     from datetime import date
 
-    from .errors import CohortError, UsageError
     from .outcomes.run import write_report
 
     try:
@@ -328,17 +329,9 @@ def report(
     except ValueError:
         err.print(f"[red]error:[/red] --cutoff {cutoff!r}: expected a date YYYY-MM-DD")
         raise typer.Exit(EXIT_USAGE) from None
-    try:
+    with _errors():
         _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut,
                                   progress=lambda msg: err.print(f"report: {msg}"))
-    except UsageError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
-    except CohortError as e:
-        if _state["verbose"]:
-            traceback.print_exc()
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(EXIT_FAIL) from None
     err.print(f"report: {len(written)} files in {out_dir}")
     out.print(str(written["html"]))
 
@@ -349,25 +342,7 @@ _PARAM_HELP = ("Set a definition parameter, e.g. --param smear_window_days=7 (re
                + " (cohort/parameters.py says why each default is what it is).")
 
 
-@contextlib.contextmanager
-def _cohort_errors():
-    """Cohort errors -> message and exit code: 2 for usage errors, 1 for everything else."""
-    from .errors import CohortError, UsageError
-
-    try:
-        yield
-    except UsageError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
-    except (CohortError, EtlError) as e:
-        if _state["verbose"]:
-            traceback.print_exc()
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(EXIT_FAIL) from None
-
-
 def _check_format(fmt: str, out_file: Path | None) -> None:
-    from .errors import UsageError
     from .output import FORMATS
 
     if fmt not in FORMATS:
@@ -440,7 +415,6 @@ def _spark_result(kind: str, db: Path, params, master: str, conf: list[str] | No
     """Run the cohort or screen on Spark over a Parquet export; the session is stopped after."""
     from etl.spark.session import parse_conf, spark_run
 
-    from .errors import UsageError
     from .spark_runner import cohort_spark, screen_spark
 
     try:
@@ -452,7 +426,6 @@ def _spark_result(kind: str, db: Path, params, master: str, conf: list[str] | No
 
 
 def _check_engine(engine: str) -> None:
-    from .errors import UsageError
 
     if engine not in ("duckdb", "spark"):
         raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
@@ -478,7 +451,7 @@ def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
     from .parameters import parse_pairs
     from .screen import run_screen
 
-    with _cohort_errors():
+    with _errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
         _check_engine(engine)
@@ -544,7 +517,7 @@ def evidence(
     from .evidence import evidence as run_evidence
     from .parameters import parse_pairs
 
-    with _cohort_errors():
+    with _errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
         con = _open(db)
@@ -581,10 +554,9 @@ def check(
     from .check import check as run_check
     from .parameters import parse_pairs
 
-    with _cohort_errors():
+    with _errors():
         params = parse_pairs(param or [])
         if format == "parquet":
-            from .errors import UsageError
             raise UsageError("check prints a summary; --format must be table, csv or json")
         _check_format(format, None)
         con = _open(db)
