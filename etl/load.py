@@ -33,6 +33,7 @@ from .sources import (
     discover,
     iter_line_chunks,
     read_document,
+    strip_bom,
 )
 from .store import connect, ensure_schema, next_value
 
@@ -269,8 +270,12 @@ class Loader:
 
     # -- JSON documents ----------------------------------------------------------------------
     def _json(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
-        data = read_document(sf.path)
+        try:
+            data = read_document(sf.path)
+        except TruncatedInput as e:
+            raise TruncatedInput(f"truncated compressed file: {e}") from None
         sha.update(data)
+        data = strip_bom(data)
         self._advance(sf.size, sf.display)
         try:
             doc = orjson.loads(data)
@@ -278,7 +283,7 @@ class Loader:
             lines = _json_lines(data)
             if lines is not None:  # NDJSON with a .json name
                 return self._ndjson(SourceFile(sf.path, sf.display, "ndjson", sf.size, sf.deleted,
-                                               sf.export_error), file_id, stats, hashlib.sha256())
+                                               sf.export_error), file_id, stats, None)
             self.ing.reject(stats, Location(sf.display), f"invalid JSON ({str(e).split(':', 1)[0]}, "
                                                           f"at character {e.pos})")
             return False

@@ -8,7 +8,6 @@ they were loaded are reported, not silently skipped.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import duckdb
 
 from .errors import EtlError
 from .load import LoadOptions, LoadResult, load
+from .sources import content_sha256
 
 
 @dataclass
@@ -24,15 +24,6 @@ class RebuildResult:
     loads: list[LoadResult] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    from .sources import open_bytes
-    with open_bytes(path) as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def rebuild(db: str | Path, *, allow_changed: bool = False) -> RebuildResult:
@@ -58,7 +49,7 @@ def rebuild(db: str | Path, *, allow_changed: bool = False) -> RebuildResult:
         if not p.is_file():
             result.missing_files.append(path)
             continue
-        if sha and _sha256(p) != sha:
+        if sha and content_sha256(p) != sha:
             result.changed_files.append(path)
         by_load.setdefault(load_id, []).append(path)
     if (result.missing_files or result.changed_files) and not allow_changed:

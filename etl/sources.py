@@ -13,7 +13,7 @@ because walking Bundle entries needs the structure anyway.
 from __future__ import annotations
 
 import glob
-import gzip
+import hashlib
 import mmap
 import os
 import zlib
@@ -73,21 +73,37 @@ def _display(path: Path) -> str:
         return str(absolute)
 
 
-def open_bytes(path: Path):
-    """Open a file for binary reading, transparently gunzipping by magic number."""
-    f = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    magic = f.read(2)
-    f.seek(0)
-    if magic == b"\x1f\x8b":
-        f.close()
-        return gzip.open(path, "rb")
-    return f
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def iter_decompressed(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The file's content in pieces, gunzipped when it is gzip (by magic number). A gzip file
+    that ends early yields what decompressed, then raises TruncatedInput."""
+    if _is_gzip(path):
+        yield from _gunzip(path, chunk_bytes, None)
+        return
+    with open(path, "rb") as f:
+        while data := f.read(chunk_bytes):
+            yield data
+
+
+def content_sha256(path: Path) -> str:
+    """The fingerprint ``source_file.sha256`` records: sha256 of the decompressed content,
+    BOM included (every reader feeds its hasher exactly these bytes)."""
+    h = hashlib.sha256()
+    for piece in iter_decompressed(path):
+        h.update(piece)
+    return h.hexdigest()
 
 
 def read_document(path: Path) -> bytes:
-    """The whole (decompressed) file without a leading UTF-8 BOM."""
-    with open_bytes(path) as f:
-        data = f.read()
+    """The whole (decompressed) file, BOM included; see :func:`strip_bom`."""
+    return b"".join(iter_decompressed(path))
+
+
+def strip_bom(data: bytes) -> bytes:
     return data[len(BOM):] if data.startswith(BOM) else data
 
 
@@ -153,9 +169,9 @@ def discover(inputs: Iterable[str | os.PathLike]) -> Discovery:
         rp = p.resolve()
         if kind == "json" and p.stat().st_size < 50 << 20:
             try:
-                doc = orjson.loads(read_document(p))
-            except orjson.JSONDecodeError:
-                doc = None
+                doc = orjson.loads(strip_bom(read_document(p)))
+            except (orjson.JSONDecodeError, TruncatedInput):
+                doc = None  # not a manifest; the loader reports what is wrong with it
             if _is_manifest(doc):
                 disc.manifests.append(_display(p))
                 for sf in _manifest_files(p, doc, disc):
@@ -243,8 +259,7 @@ def iter_line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES,
     hashlib releases the GIL -- and ``on_bytes`` is called with raw bytes consumed (progress).
     """
     with _Feeder(hasher) as feed:
-        with open(path, "rb") as f:
-            gz = f.read(2) == b"\x1f\x8b"
+        gz = _is_gzip(path)
         if not gz and path.stat().st_size > 0:
             yield from _mapped_chunks(path, chunk_bytes, feed, on_bytes)
         elif gz:
@@ -259,6 +274,8 @@ def _mapped_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[Lin
     view = memoryview(mm)
     size = len(mm)
     pos = len(BOM) if mm[:3] == BOM else 0
+    if pos:
+        feed(view[:pos])  # the fingerprint covers the BOM too (content_sha256)
     line_no = 1
     while pos < size:
         end = min(pos + chunk_bytes, size)

@@ -283,3 +283,16 @@ def test_a_reference_whose_target_arrives_in_a_later_load_is_no_longer_listed(tm
     assert q(db, "SELECT DISTINCT patient_key FROM observation WHERE resource_key = 'Observation/o9'") == \
         [(f"Patient/{UUID_P}",)]
     assert q(db, "SELECT count(*) FROM unresolved_reference") == [(0,)]
+
+
+def test_a_truncated_gzip_json_document_is_rejected_not_a_crash(tmp_path):
+    import gzip
+    full = gzip.compress(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": patient(f"p{i}")} for i in range(300)]}).encode())
+    f = tmp_path / "bundle.json.gz"
+    f.write_bytes(full[: len(full) // 2])
+    db = tmp_path / "t.duckdb"
+    r = load(db, [f])
+    assert r.loaded == 0 and r.rejected == 1
+    assert r.rejected_sample[0].endswith(
+        "bundle.json.gz: truncated compressed file: the compressed stream ends early")

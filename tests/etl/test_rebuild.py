@@ -46,3 +46,15 @@ def test_rebuild_refuses_when_a_source_changed(tmp_path):
         rebuild(db)
     rebuild(db, allow_changed=True)
     assert rows(db) == [("Observation/o1", 7.0)]
+
+
+def test_files_with_a_bom_or_gzip_are_not_mistaken_for_changed_ones(tmp_path):
+    from tests.conftest import write_json
+    db = tmp_path / "t.duckdb"
+    files = [write_ndjson(tmp_path / "a.ndjson", [obs("o1", 9.0, "1")], bom=True),
+             write_ndjson(tmp_path / "b.ndjson.gz", [obs("o2", 8.0, "1")], gz=True, bom=True),
+             write_json(tmp_path / "c.json", obs("o3", 7.0, "1"), bom=True)]
+    load(db, files)
+    result = rebuild(db)
+    assert result.changed_files == [] and result.missing_files == []
+    assert len(rows(db)) == 3
