@@ -31,8 +31,7 @@ def run_view(view: dict, inputs: Sequence[str | Path]) -> tuple[list[str], list[
             if hasattr(compiled, "__dict__") else compiled
     con = duckdb.connect(":memory:")
     try:
-        load(con, inputs, LoadOptions(memory_limit=None), views=[compiled],
-             view_json={name: view})
+        load(con, inputs, LoadOptions(memory_limit=None), views=[compiled])
         cols = [c.name for c in compiled.columns]
         rows = con.execute(
             f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(name)} "

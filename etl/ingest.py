@@ -61,7 +61,6 @@ class TypePlan:
 class FileStats:
     records: int = 0
     rejected: int = 0
-    non_resource_lines: int = 0
     blank_lines: int = 0
     lines: int = 0
     errors: list[tuple] = field(default_factory=list)  # buffered load_error rows
@@ -70,13 +69,11 @@ class FileStats:
 class Ingestor:
     """Stages batches of one load into the database (inside the load's transaction)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, views, view_json: dict[str, dict],
-                 load_id: int, first_rid: int, *, keep_raw: bool = False,
+    def __init__(self, con: duckdb.DuckDBPyConnection, views, load_id: int, first_rid: int, *, keep_raw: bool = False,
                  strict: bool = False):
         self.files: dict[int, tuple[str, FileStats]] = {}  # file_id -> (display, stats)
         self.con = con
         self.views = list(views)
-        self.view_json = view_json
         self.load_id = load_id
         self.next_rid = first_rid
         self.keep_raw = keep_raw
@@ -90,9 +87,7 @@ class Ingestor:
             mine = [v for v in self.views if v.resource == resource_type]
             required = {}
             for v in mine:
-                cols = [c.get("name") for sel in _walk_selects(self.view_json.get(v.name, {}))
-                        for c in sel.get("column", [])
-                        if any(t.get("name") == "required" for t in c.get("tag", []) or [])]
+                cols = [c.name for c in v.columns if any(n == "required" for n, _ in c.tags)]
                 if cols:
                     required[v.name] = cols
             p = TypePlan(resource_type,
@@ -202,15 +197,6 @@ class Ingestor:
             "SELECT _rid, resource_type, id, line, entry, file_id FROM resource WHERE _rid IN "
             "(SELECT unnest(?::BIGINT[])) ORDER BY _rid", [rids]).fetchall()
         return [(r[5], r[1], r[2], r[3], r[4], bad[r[0]]) for r in rows]
-
-
-def _walk_selects(node: dict):
-    for sel in node.get("select", []) or []:
-        yield sel
-        yield from _walk_selects(sel)
-        for u in sel.get("unionAll", []) or []:
-            yield u
-            yield from _walk_selects(u)
 
 
 def diagnose(text: bytes) -> tuple[str, str | None, str | None]:

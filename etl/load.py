@@ -23,7 +23,6 @@ import pyarrow as pa
 
 from . import references, versions
 from .bundles import Record, walk_document
-from .declared import load_view_json
 from .errors import EtlError, InputError, LoadAborted, Location, SourceError
 from .ingest import FileStats, Ingestor, diagnose, resource_types
 from .sources import (
@@ -87,8 +86,9 @@ def _declared():
 class Loader:
     """One load run (use :func:`load`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, views, view_json: dict[str, dict],
-                 options: LoadOptions, progress: ProgressFn | None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, views, options: LoadOptions,
+                 progress: ProgressFn | None):
+        self.started_wall = time.time()
         self.con = con
         self.views = list(views)
         self.options = options
@@ -96,7 +96,7 @@ class Loader:
         self.load_id = next_value(con, "load_run", "load_id")
         first = max(next_value(con, "resource", "_rid"), next_value(con, "deletion", "_rid"))
         self.first_rid = first
-        self.ing = Ingestor(con, self.views, view_json, self.load_id, first,
+        self.ing = Ingestor(con, self.views, self.load_id, first,
                             keep_raw=options.keep_raw, strict=options.strict)
         self.result = LoadResult(self.load_id)
         self.next_file_id = next_value(con, "source_file", "file_id")
@@ -380,7 +380,6 @@ class Loader:
             sum(sum(c.values()) for c in self.result.by_type.values()), self.result.rejected])
         return self.result
 
-    started_wall: float = 0.0
 
 
 def _ts(epoch: float):
@@ -425,8 +424,7 @@ def _drop_bad_utf8(table: pa.Table, sf: SourceFile, loader: Loader, stats: FileS
 
 
 def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path], options: LoadOptions | None = None,
-         progress: ProgressFn | None = None, views=None,
-         view_json: dict[str, dict] | None = None) -> LoadResult:
+         progress: ProgressFn | None = None, views=None) -> LoadResult:
     """Load FHIR files, folders and globs into the DuckDB file ``db`` in one transaction.
 
     Raises :class:`~etl.errors.SourceError` for unusable inputs (nothing is changed),
@@ -440,8 +438,6 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
     if views is None:
         views = _declared()
-    if view_json is None:
-        view_json = load_view_json()
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else \
         connect(db, memory_limit=options.memory_limit, threads=options.threads)
     try:
@@ -450,8 +446,7 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
         con.execute("BEGIN TRANSACTION")
         try:
             ensure_schema(con, views)
-            loader = Loader(con, views, view_json, options, progress)
-            loader.started_wall = time.time()
+            loader = Loader(con, views, options, progress)
             loader.result.skipped = disc.skipped
             loader.run(disc.files)
             result = loader.finish(started)
