@@ -206,13 +206,8 @@ class Loader:
                 table = table.filter(pa.array(keep))
             self.ing.begin_batch(table)
             try:
-                try:
-                    self.ing.parse_header()
-                except duckdb.Error:  # bytes that are not UTF-8: DuckDB refuses the batch
-                    self.ing.end_batch()
-                    table = _drop_bad_utf8(table, sf, self, stats)
-                    self.ing.begin_batch(table)
-                    self.ing.parse_header()
+                # bytes that are not UTF-8 parse to NULL like any invalid JSON (tested)
+                self.ing.parse_header()
                 types = dict(self.con.execute(
                     "SELECT r.resourceType, count(*) FROM _h WHERE r.id IS NOT NULL "
                     "AND r.resourceType IS NOT NULL GROUP BY 1").fetchall())
@@ -280,8 +275,7 @@ class Loader:
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as e:
-            lines = _json_lines(data)
-            if lines is not None:  # NDJSON with a .json name
+            if _looks_like_ndjson(data):  # NDJSON with a .json name
                 return self._ndjson(SourceFile(sf.path, sf.display, "ndjson", sf.size, sf.deleted,
                                                sf.export_error), file_id, stats, None)
             self.ing.reject(stats, Location(sf.display), f"invalid JSON ({str(e).split(':', 1)[0]}, "
@@ -396,31 +390,15 @@ def _first_type(line: bytes) -> str | None:
     return rt if isinstance(rt, str) else None
 
 
-def _json_lines(data: bytes) -> list[bytes] | None:
-    """The lines of a .json file that is really NDJSON (every non-blank line an object)."""
-    lines = [ln for ln in data.splitlines() if ln.strip()]
+def _looks_like_ndjson(data: bytes) -> bool:
+    """Is this .json file really NDJSON (several lines, the first three JSON objects)?"""
+    lines = [ln for ln in data.split(b"\n", 20)[:20] if ln.strip()]
     if len(lines) < 2:
-        return None
+        return False
     try:
-        ok = all(isinstance(orjson.loads(ln), dict) for ln in lines[:3])
+        return all(isinstance(orjson.loads(ln), dict) for ln in lines[:3])
     except orjson.JSONDecodeError:
-        return None
-    return lines if ok else None
-
-
-def _drop_bad_utf8(table: pa.Table, sf: SourceFile, loader: Loader, stats: FileStats) -> pa.Table:
-    """Reject lines that are not UTF-8 (DuckDB refuses the whole batch otherwise)."""
-    texts = table.column("text").to_pylist()  # slow path, only for broken files
-    keep = []
-    lines = table.column("line").to_pylist()
-    for t, ln in zip(texts, lines, strict=True):
-        try:
-            t.encode("utf-8")
-            keep.append(True)
-        except (UnicodeEncodeError, AttributeError):
-            keep.append(False)
-            loader.ing.reject(stats, Location(sf.display, ln), "not valid UTF-8")
-    return table.filter(pa.array(keep))
+        return False
 
 
 def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path], options: LoadOptions | None = None,

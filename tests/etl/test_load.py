@@ -296,3 +296,12 @@ def test_a_truncated_gzip_json_document_is_rejected_not_a_crash(tmp_path):
     assert r.loaded == 0 and r.rejected == 1
     assert r.rejected_sample[0].endswith(
         "bundle.json.gz: truncated compressed file: the compressed stream ends early")
+
+
+def test_ndjson_saved_with_a_json_name_is_read_line_by_line(tmp_path):
+    f = tmp_path / "Patient.json"
+    f.write_text("\n".join(json.dumps(patient(f"p{i}")) for i in range(3)) + "\n{oops\n")
+    db = tmp_path / "t.duckdb"
+    r = load(db, [f])
+    assert (r.loaded, r.rejected) == (3, 1)
+    assert q(db, "SELECT line FROM load_error") == [(4,)]
