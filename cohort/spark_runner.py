@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from etl.export import MANIFEST, SHARD_COLUMN
+from etl.spark.session import error_message
 
 from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result
 from .dialect import DialectError, to_spark
@@ -95,9 +96,8 @@ def run_group_spark(spark, group: str, params: Mapping[str, Any],
         try:
             df = spark.sql(text, args=_args(params, stage.params)).localCheckpoint(eager=True)
         except Exception as e:  # pyspark's errors: AnalysisException, Py4JJavaError, ...
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise QueryError(f"{stage.path.name} (building {stage.table} on Spark): "
-                             f"{first}") from None
+                             f"{error_message(e)}") from None
         df.createOrReplaceTempView(stage.table)
         info.timings[stage.table] = time.perf_counter() - started
     return info

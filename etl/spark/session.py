@@ -8,7 +8,9 @@ runs in UTC and keeps the shuffle small unless the caller's settings say otherwi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -78,7 +80,27 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    quiet_query_context_loggers()
     return spark
+
+
+def quiet_query_context_loggers() -> None:
+    """pyspark 4 logs every failed query's context (message and SQL fragment) as JSON on
+    stderr by itself; a value in a failing cast could be patient data, and the caller reports
+    the error anyway (:func:`error_message`), so these two loggers are switched off."""
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        logging.getLogger(name).disabled = True
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")
+
+
+def error_message(error: BaseException) -> str:
+    """The first line of a Spark error without quoted values (an ANSI cast error quotes the
+    value that failed, which may be patient data): safe to show and log."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return _QUOTED.sub("'...'", first)
 
 
 def parse_conf(items: list[str] | None) -> dict[str, str]:
