@@ -61,3 +61,12 @@ def parquet_1000(duck_1000, tmp_path_factory):
     out = tmp_path_factory.mktemp("pq1000") / "export"
     export_parquet(duck_1000, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def spark_screen(spark, parquet_1000):
+    """``bmc screen --engine spark`` over the export: every cohort and screen stage, run once
+    per test session; the stage tables stay registered in ``spark`` as temporary views."""
+    from cohort.spark_runner import screen_spark
+
+    return screen_spark(spark, parquet_1000)
