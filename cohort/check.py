@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from .definition import ensure_built
+from .engine import DuckDBEngine, Engine
 from .errors import UsageError
 
 _TRUE = {"1", "true", "yes", "y", "t"}
@@ -113,12 +114,18 @@ def check(con: duckdb.DuckDBPyConnection, truth_csv: str | Path,
     """Compare the cohort built with ``params`` against the labels in ``truth_csv``."""
     labels = read_truth(truth_csv)
     ensure_built(con, params)
-    predicted = {r[0] for r in con.execute("SELECT patient_id FROM bmc_cohort").fetchall()}
-    known = {r[0] for r in con.execute("SELECT patient_id FROM bmc_patient").fetchall()}
+    return check_built(DuckDBEngine(con), labels)
+
+
+def check_built(engine: Engine, labels: Mapping[str, bool]) -> CheckResult:
+    """Compare the built ``bmc_cohort`` (either engine) against ``labels``."""
+    predicted = set(engine.query("SELECT patient_id FROM bmc_cohort").patient_id)
+    known = set(engine.query("SELECT patient_id FROM bmc_patient").patient_id)
     result = confusion(predicted, labels, known)
     if len(result.disagreements):
-        why = con.execute(
-            "SELECT patient_id, failed_rules FROM bmc_patient_rule WHERE list_contains(?, patient_id)",
-            [list(result.disagreements.patient_id)]).df()
+        why = engine.query(
+            "SELECT patient_id, failed_rules FROM bmc_patient_rule "
+            "WHERE list_contains($ids, patient_id)",
+            {"ids": list(result.disagreements.patient_id)})
         result.disagreements = result.disagreements.merge(why, on="patient_id", how="left")
     return result

@@ -407,32 +407,31 @@ def _open(db: Path):
     return con
 
 
-_ENGINE_HELP = "duckdb (default; --db is a database file) | spark (--db is a folder " \
-    "written by `bmc export`)."
+_ENGINE_HELP = ("duckdb (default; --db is a database file) | spark (--db is a Parquet lake "
+                "folder written by `bmc export` or `bmc load --engine spark`; the bmc_* "
+                "tables are stored there and reused while up to date).")
 
 
-def _spark_result(kind: str, db: Path, params, master: str, conf: list[str] | None):
-    """Run the cohort or screen on Spark over a Parquet export; the session is stopped after."""
+def _on_spark(master: str, conf: list[str] | None, job):
+    """Run ``job(spark)`` in a Spark session started for this command and stopped after."""
     from etl.spark.session import parse_conf, spark_run
-
-    from .spark_runner import cohort_spark, screen_spark
 
     try:
         settings = parse_conf(conf)
     except ValueError as e:
         raise UsageError(str(e)) from None
     with spark_run(master, settings) as spark:
-        return (cohort_spark if kind == "cohort" else screen_spark)(spark, db, params)
+        return job(spark)
 
 
 def _check_engine(engine: str) -> None:
-
     if engine not in ("duckdb", "spark"):
         raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
 
 
-# Options shared by `cohort` and `screen` (declared once).
-DbOpt = Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")]
+# Options shared by the commands that read the tables (declared once).
+DbOpt = Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load` (with --engine "
+                                          "spark: a Parquet lake folder).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)]
 FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json | parquet")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
@@ -456,7 +455,11 @@ def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
         _check_format(format, out_file)
         _check_engine(engine)
         if engine == "spark":
-            return _spark_result(kind, db, params, spark_master, spark_conf)
+            from .spark_runner import cohort_spark, screen_spark
+
+            job = cohort_spark if kind == "cohort" else screen_spark
+            return _on_spark(spark_master, spark_conf,
+                             lambda spark: job(spark, db, params, reuse=True))
         con = _open(db)
         try:
             return (build_cohort if kind == "cohort" else run_screen)(con, params)
@@ -504,10 +507,12 @@ def screen(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_f
 @app.command()
 def evidence(
     patient_id: Annotated[str, typer.Argument(help="The Patient id (with or without 'Patient/').")],
-    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
-    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
-    format: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    db: DbOpt,
+    param: ParamOpt = None,
+    format: FormatOpt = "table",
+    out_file: OutOpt = None,
+    engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
+    spark_conf: ConfOpt = None,
 ) -> None:
     """The evidence ledger of one patient: each rule's outcome (stderr) and the resources
     behind it, with values, grades and source file and line (stdout).
@@ -520,11 +525,18 @@ def evidence(
     with _errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
-        con = _open(db)
-        try:
-            result = run_evidence(con, patient_id, params)
-        finally:
-            con.close()
+        _check_engine(engine)
+        if engine == "spark":
+            from .spark_runner import evidence_spark
+
+            result = _on_spark(spark_master, spark_conf,
+                               lambda spark: evidence_spark(spark, db, patient_id, params))
+        else:
+            con = _open(db)
+            try:
+                result = run_evidence(con, patient_id, params)
+            finally:
+                con.close()
     r = result.rules
     verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
     err.print(f"Patient/{result.patient_id}: {verdict}")
@@ -539,10 +551,12 @@ def evidence(
 
 @app.command()
 def check(
-    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
+    db: DbOpt,
     truth: Annotated[Path, typer.Option(help="CSV with columns patient_id,label (1/0).")],
-    param: Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)] = None,
+    param: ParamOpt = None,
     format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
+    spark_conf: ConfOpt = None,
 ) -> None:
     """Check the definition against known cases: sensitivity, PPV and the confusion counts
     (stdout); the disagreements with their failed rules (stderr).
@@ -559,11 +573,18 @@ def check(
         if format == "parquet":
             raise UsageError("check prints a summary; --format must be table, csv or json")
         _check_format(format, None)
-        con = _open(db)
-        try:
-            result = run_check(con, truth, params)
-        finally:
-            con.close()
+        _check_engine(engine)
+        if engine == "spark":
+            from .spark_runner import check_spark
+
+            result = _on_spark(spark_master, spark_conf,
+                               lambda spark: check_spark(spark, db, truth, params))
+        else:
+            con = _open(db)
+            try:
+                result = run_check(con, truth, params)
+            finally:
+                con.close()
     for row in result.disagreements.itertuples():
         err.print(f"{row.disagreement}: Patient/{row.patient_id} (failed rules: "
                   f"{row.failed_rules or 'none'})")

@@ -50,18 +50,24 @@ class CohortResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def queries_digest(h) -> None:
+    """Feed every query and reference file of ``queries/`` into the hash ``h``: a change in
+    any of them makes tables built earlier stale (on either engine)."""
+    from .paths import queries_dir
+
+    for f in sorted(queries_dir().rglob("*")):
+        if f.suffix in (".sql", ".csv"):
+            h.update(f.name.encode() + f.read_bytes())
+
+
 def fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     """What the ``bmc_*`` tables depend on besides the parameters: the loads in the database
     and the query and reference files. A change in either makes earlier tables stale."""
     import hashlib
 
-    from .paths import queries_dir
-
     h = hashlib.sha256()
     h.update(repr(con.execute("SELECT max(load_id), count(*) FROM load_run").fetchone()).encode())
-    for f in sorted(queries_dir().rglob("*")):
-        if f.suffix in (".sql", ".csv"):
-            h.update(f.name.encode() + f.read_bytes())
+    queries_digest(h)
     return h.hexdigest()
 
 

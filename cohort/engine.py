@@ -62,6 +62,17 @@ class DuckDBEngine:
         return {r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}
 
+    def register(self, name: str, df: pd.DataFrame) -> None:
+        """``df`` as the TEMP table ``name``: visible to this connection only, allowed on a
+        read-only database, gone when the connection closes (reference data the queries join,
+        never written into the user's file)."""
+        self.con.register("_bmc_register_in", df)
+        try:
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS '
+                             f'SELECT * FROM _bmc_register_in')
+        finally:
+            self.con.unregister("_bmc_register_in")
+
 
 class SparkEngine:
     """A Spark session whose tables are temporary views (registered from a Parquet lake)."""
@@ -80,7 +91,8 @@ class SparkEngine:
         except DialectError as e:
             raise QueryError(str(e)) from None
         try:
-            return self.spark.sql(text, args=spark_args(values)).toPandas()
+            df = self.spark.sql(text, args=spark_args(values))
+            return like_duckdb(df.toPandas(), df.schema)
         except Exception as e:  # pyspark's AnalysisException, Py4JJavaError, ...
             from etl.spark.session import error_message
 
@@ -88,6 +100,11 @@ class SparkEngine:
 
     def tables(self) -> set[str]:
         return {t.name for t in self.spark.catalog.listTables()}
+
+    def register(self, name: str, df: pd.DataFrame) -> None:
+        """``df`` as the temporary view ``name`` (reference data the queries join), typed from
+        its pandas dtypes so an all-NULL column still has a type."""
+        self.spark.createDataFrame(df, spark_schema(df)).createOrReplaceTempView(name)
 
 
 def spark_args(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,3 +119,36 @@ def spark_args(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def spark_schema(df: pd.DataFrame) -> str:
+    """A Spark DDL schema for a pandas DataFrame: floats double, integers bigint, booleans
+    boolean, anything else string (``createDataFrame`` cannot infer a column of only NULLs)."""
+    def kind(dtype) -> str:
+        if pd.api.types.is_bool_dtype(dtype):
+            return "boolean"
+        if pd.api.types.is_integer_dtype(dtype):
+            return "bigint"
+        if pd.api.types.is_float_dtype(dtype):
+            return "double"
+        return "string"
+
+    return ", ".join(f"`{c}` {kind(t)}" for c, t in df.dtypes.items())
+
+
+#: pandas dtypes DuckDB's ``.df()`` gives integer and boolean columns: (with NULLs, without).
+_DUCKDB_DTYPES = {"ByteType": ("Int8", "int8"), "ShortType": ("Int16", "int16"),
+                  "IntegerType": ("Int32", "int32"), "LongType": ("Int64", "int64"),
+                  "BooleanType": ("boolean", "bool")}
+
+
+def like_duckdb(pdf: pd.DataFrame, schema) -> pd.DataFrame:
+    """Spark's ``toPandas()`` turns an integer column with NULLs into float64 (a grade 1
+    prints as 1.0); give integer and boolean columns the dtypes DuckDB gives them, so the
+    same query prints the same on both engines."""
+    for field in schema.fields:
+        pair = _DUCKDB_DTYPES.get(type(field.dataType).__name__)
+        if pair is not None and field.name in pdf.columns:
+            col = pdf[field.name]
+            pdf[field.name] = col.astype(pair[0] if col.isna().any() else pair[1])
+    return pdf

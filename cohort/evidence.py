@@ -13,7 +13,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .definition import ensure_built
+from .definition import COHORT_COLUMNS, ensure_built
+from .engine import DuckDBEngine, Engine
 from .errors import CohortError
 
 RULES = ("rule_breast_cancer", "rule_marrow_evidence", "rule_smear_cytopenia", "rule_no_alt_cause")
@@ -42,18 +43,23 @@ def evidence(con: duckdb.DuckDBPyConnection, patient_id: str,
 
     Uses the ``bmc_*`` tables when they were built with these parameters, else builds them.
     """
-    pid = patient_id.removeprefix("Patient/")
     ensure_built(con, params)
-    row = con.execute(
+    return read_evidence(DuckDBEngine(con), patient_id)
+
+
+def read_evidence(engine: Engine, patient_id: str) -> EvidenceResult:
+    """The ledger of ``patient_id`` from built ``bmc_*`` tables, on either engine."""
+    pid = patient_id.removeprefix("Patient/")
+    row = engine.query(
         f"SELECT breast_cancer, histology, coded_marrow_dx, marrow_report, nrbc_positive, "
         f"smear, smear_date, alt_cause, alt_causes, {', '.join(RULES)}, in_cohort, failed_rules "
-        f"FROM bmc_patient_rule WHERE patient_id = ?", [pid]).df()
+        f"FROM bmc_patient_rule WHERE patient_id = $pid", {"pid": pid})
     if row.empty:
         raise UnknownPatient(f"no Patient with id {pid!r} in this database")
     rules = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.iloc[0].items()}
-    cohort = con.execute("SELECT * EXCLUDE (patient_key) FROM bmc_cohort WHERE patient_id = ?",
-                         [pid]).df()
-    ledger = con.execute(
-        f"SELECT {', '.join(LEDGER_COLUMNS)} FROM bmc_evidence WHERE patient_id = ? "
-        f"ORDER BY rule, date, resource_key", [pid]).df()
+    cohort = engine.query(f"SELECT {', '.join(COHORT_COLUMNS)} FROM bmc_cohort "
+                          f"WHERE patient_id = $pid", {"pid": pid})
+    ledger = engine.query(
+        f"SELECT {', '.join(LEDGER_COLUMNS)} FROM bmc_evidence WHERE patient_id = $pid "
+        f"ORDER BY rule, date, resource_key", {"pid": pid})
     return EvidenceResult(pid, rules, cohort.iloc[0].to_dict() if len(cohort) else None, ledger)

@@ -1,15 +1,26 @@
-"""The cohort and screen stages of ``queries/bmc/`` on Spark, over a Parquet export.
+"""The cohort and screen stages of ``queries/bmc/`` on Spark, over a Parquet lake.
 
-The stage files are the DuckDB ones, unchanged: each is transpiled by :mod:`cohort.dialect`
-and run with its ``$name`` parameters bound by Spark (``spark.sql(text, args=...)``). Each
-stage is materialised (``localCheckpoint``) and registered as a temporary view named like the
-DuckDB table (``bmc_lab``, ...), so later stages and SQL users read it the same way. The input
-is a folder written by ``bmc export``: one sub-folder of Parquet per table. Only the small results (cohort, funnel, screen, unit issues)
-come back to the driver as pandas.
+The lake is a folder written by ``bmc export`` (or ``bmc load --engine spark``): one
+sub-folder of Parquet per table and ``_export.json``. The stage files are the DuckDB ones,
+unchanged: each is transpiled by :mod:`cohort.dialect` and run with its ``$name`` parameters
+bound by Spark (``spark.sql(text, args=...)``). Each stage is materialised
+(``localCheckpoint``) and registered as a temporary view named like the DuckDB table
+(``bmc_lab``, ...), so later stages and SQL users read it the same way.
+
+As DuckDB leaves the ``bmc_*`` tables in the database, a Spark run leaves them in the lake:
+one Parquet folder per stage table plus ``bmc_parameter``, and ``_cohort.json`` saying which
+parameters and which lake contents (a fingerprint of ``_export.json`` and ``queries/``) built
+them. ``bmc evidence``, ``bmc check`` and ``bmc report`` read them instead of rebuilding
+(:func:`lake_engine`). A lake that cannot be written to keeps the tables in the session only,
+with a note. Only small results (cohort, funnel, screen, unit issues) come back to the driver
+as pandas.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,10 +32,11 @@ import pandas as pd
 from etl.export import MANIFEST, SHARD_COLUMN
 from etl.spark.session import error_message
 
-from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result
+from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result, queries_digest
 from .dialect import DialectError, to_spark
+from .engine import SparkEngine, spark_args
 from .errors import DatabaseError, QueryError
-from .parameters import resolve
+from .parameters import BY_NAME, resolve
 from .reference import REFERENCE_FILES, load_reference
 from .runner import REQUIRED_TABLES, RunInfo, bind_values, stages
 from .screen import SCREEN_COLUMNS, ScreenResult
@@ -51,6 +63,11 @@ def register_export(spark, folder: str | Path) -> list[str]:
     if missing:
         raise DatabaseError(f"{folder}: the export has no {', '.join(missing)}; export a "
                             f"loaded database with `bmc export --db FILE --out DIR`")
+    built = stored_build(root)
+    for table in (built or {}).get("tables", []):
+        if (root / table).is_dir():
+            spark.read.parquet(str(root / table)).createOrReplaceTempView(table)
+            names.append(table)
     return names
 
 
@@ -69,13 +86,8 @@ def register_reference(spark) -> dict[str, int]:
 
 
 def _args(params: Mapping[str, Any], names: tuple[str, ...]):
-    from pyspark.sql import functions as F
-
-    out = {}
-    for name in names:
-        value = bind_values(params)[name]
-        out[name] = F.array(*[F.lit(v) for v in value]) if isinstance(value, list) else value
-    return out
+    values = bind_values(params)
+    return spark_args({name: values[name] for name in names})
 
 
 def run_group_spark(spark, group: str, params: Mapping[str, Any],
@@ -113,28 +125,164 @@ GROUP BY analyte, unit_raw, unit_status
 ORDER BY n_values DESC, analyte"""
 
 
-def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None
-                 ) -> CohortResult:
-    """The cohort over a Parquet export, on Spark; the same result object as on DuckDB."""
+def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None, *,
+                 store: bool = True, reuse: bool = False) -> CohortResult:
+    """The cohort over a Parquet lake, on Spark; the same result object as on DuckDB.
+
+    With ``store`` the ``bmc_*`` tables are written into the lake (see the module doc); with
+    ``reuse`` tables stored there with the same parameters from the same lake and queries
+    are read instead of rebuilt."""
     values = resolve(params)
     register_export(spark, export)
+    if reuse and lake_up_to_date(export, values, "cohort"):
+        return read_cohort_spark(spark, values, RunInfo(notes=[
+            "cohort tables reused (same parameters, lake files and queries)"]))
     info = run_group_spark(spark, "cohort", values)
+    if store:
+        info.notes.extend(store_tables(spark, export, values, ("cohort",)))
+    return read_cohort_spark(spark, values, info)
+
+
+def read_cohort_spark(spark, values: Mapping[str, Any], info: RunInfo | None = None
+                      ) -> CohortResult:
+    """The cohort result from the registered ``bmc_*`` tables as they stand."""
     issues = spark.sql(to_spark(_LAB_ISSUES),
                        args=_args(values, ("result_statuses",))).toPandas()
     return cohort_result(spark.sql(COHORT_SQL).toPandas(), spark.sql(FUNNEL_SQL).toPandas(),
                          issues, values, info)
 
 
-def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None
-                 ) -> ScreenResult:
-    """The cohort, then the screen, over a Parquet export on Spark."""
-    cohort = cohort_spark(spark, export, params)
-    info = run_group_spark(spark, "screen", cohort.params)
+def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None, *,
+                 store: bool = True, reuse: bool = False) -> ScreenResult:
+    """The cohort, then the screen, over a Parquet lake on Spark (``store``, ``reuse`` as
+    for :func:`cohort_spark`; the cohort's tables are reused when up to date, as on DuckDB)."""
+    values = resolve(params)
+    if reuse and lake_up_to_date(export, values, "screen"):
+        register_export(spark, export)
+        cohort = read_cohort_spark(spark, values)
+        info = RunInfo(notes=["screen tables reused (same parameters, lake files and queries)"])
+    else:
+        reused = lake_up_to_date(export, values, "cohort")
+        cohort = cohort_spark(spark, export, values, store=False, reuse=True)
+        info = run_group_spark(spark, "screen", cohort.params)
+        if store:
+            info.notes.extend(store_tables(spark, export, cohort.params, ("cohort", "screen"),
+                                           ("screen",) if reused else None))
     screen = spark.sql(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen "
                        f"ORDER BY rank").toPandas()
     counts = {t: int((screen.tier == t).sum()) for t in ("1", "2", "excluded")}
     return ScreenResult(screen, counts, cohort, cohort.notes + info.notes,
                         {**cohort.timings, **info.timings})
+
+
+# -- the bmc_* tables kept in the lake -----------------------------------------------------------
+
+#: Written beside ``_export.json`` when a Spark run stores its ``bmc_*`` tables.
+BUILD_MANIFEST = "_cohort.json"
+
+
+def lake_fingerprint(folder: str | Path) -> str:
+    """What stored ``bmc_*`` tables depend on besides the parameters: the lake's manifest and
+    the name, size and modification time of every data file of the tables it lists
+    (rewritten by every export or Spark load, even with equal row counts), and ``queries/``."""
+    root = Path(folder)
+    h = hashlib.sha256((root / MANIFEST).read_bytes())
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    for table in manifest["tables"]:
+        for f in sorted((root / table["name"]).rglob("*.parquet")):
+            st = f.stat()
+            h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    queries_digest(h)
+    return h.hexdigest()
+
+
+def _shown(values: Mapping[str, Any]) -> dict[str, str]:
+    return {k: BY_NAME[k].show(v) for k, v in values.items()}
+
+
+def stored_build(folder: str | Path) -> dict | None:
+    """``_cohort.json`` of the lake (None when no Spark run stored tables there)."""
+    path = Path(folder) / BUILD_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # unreadable: treated as not built, and rewritten by the next run
+
+
+def _group_tables(groups: tuple[str, ...]) -> list[str]:
+    return [s.table for g in groups for s in stages(g)]
+
+
+def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
+                 groups: tuple[str, ...], new: tuple[str, ...] | None = None) -> list[str]:
+    """Write the registered stage tables of the ``new`` groups (default: all ``groups``) and
+    ``bmc_parameter`` into the lake, then ``_cohort.json`` listing the tables of ``groups``;
+    re-register the views on the written files. Returns notes for the user (why nothing was
+    stored, when the lake is read-only)."""
+    root = Path(folder)
+    if not os.access(root, os.W_OK):
+        return [f"{folder} is not writable: the bmc_* tables were not stored in the lake "
+                f"(they lived in this Spark session only)"]
+    (root / BUILD_MANIFEST).unlink(missing_ok=True)  # stale until the new tables are in
+    rows = [(k, BY_NAME[k].show(v), BY_NAME[k].why) for k, v in values.items()]
+    spark.createDataFrame(rows, "name string, value string, why string") \
+        .createOrReplaceTempView("bmc_parameter")
+    tables = [*_group_tables(groups), "bmc_parameter"]
+    for table in [*_group_tables(new or groups), "bmc_parameter"]:
+        target = root / table
+        tmp = root / f".{table}.writing"
+        shutil.rmtree(tmp, ignore_errors=True)
+        spark.table(table).write.parquet(str(tmp))
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        spark.read.parquet(str(target)).createOrReplaceTempView(table)
+    (root / BUILD_MANIFEST).write_text(json.dumps({
+        "format": "bmc-cohort spark tables 1",
+        "fingerprint": lake_fingerprint(root),
+        "parameters": _shown(values),
+        "groups": list(groups),
+        "tables": tables,
+    }, indent=1) + "\n", encoding="utf-8")
+    return []
+
+
+def lake_up_to_date(folder: str | Path, values: Mapping[str, Any], group: str = "cohort"
+                    ) -> bool:
+    """True when the lake holds ``group``'s tables built with ``values`` from its current
+    contents and the current ``queries/``."""
+    built = stored_build(folder)
+    return bool(built) and group in built.get("groups", []) \
+        and built.get("parameters") == _shown(values) \
+        and built.get("fingerprint") == lake_fingerprint(folder)
+
+
+def lake_engine(spark, folder: str | Path, params: Mapping[str, Any] | None = None,
+                group: str = "cohort") -> SparkEngine:
+    """A :class:`~cohort.engine.SparkEngine` over the lake with the ``bmc_*`` tables of
+    ``group`` built with ``params``: read from the lake when stored there up to date, else
+    built now (and stored)."""
+    job = cohort_spark if group == "cohort" else screen_spark
+    job(spark, folder, params, reuse=True)
+    return SparkEngine(spark)
+
+
+def evidence_spark(spark, folder: str | Path, patient_id: str,
+                   params: Mapping[str, Any] | None = None):
+    """``bmc evidence`` on Spark: one patient's ledger from the lake's ``bmc_*`` tables."""
+    from .evidence import read_evidence
+
+    return read_evidence(lake_engine(spark, folder, params), patient_id)
+
+
+def check_spark(spark, folder: str | Path, truth_csv: str | Path,
+                params: Mapping[str, Any] | None = None):
+    """``bmc check`` on Spark: the lake's cohort against the labels in ``truth_csv``."""
+    from .check import check_built, read_truth
+
+    labels = read_truth(truth_csv)
+    return check_built(lake_engine(spark, folder, params), labels)
 
 
 def table_pandas(spark, table: str) -> pd.DataFrame:
