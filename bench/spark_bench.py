@@ -11,11 +11,17 @@ realistic ~1.2 KB lab Observations), then over its ``Observation.000.ndjson``:
 * Spark ``local[2]`` (``--master``): ``etl.spark.views.build_view`` for the same two views,
   each written to the ``noop`` sink (every row computed, nothing stored).
 
+With ``--cohort N`` it also times the cohort on both engines over the same data: a
+``stream_bulk`` export of N patients loaded by ``bmc load``, ``build_cohort`` on DuckDB, and
+``cohort_spark`` (every stage of ``queries/bmc/``, nothing stored) on the ``bmc export`` lake
+of that database.
+
 Cold is the first run in this process (for Spark: right after the session started, JVM and
 code generation cold); warm is the best of ``--repeat`` further runs. Prints seconds, MB/s of
 the Observation file and the ratio DuckDB/Spark.
 
-    python bench/spark_bench.py --patients 2000 [--master local[2]] [--repeat 2] [--keep]
+    python bench/spark_bench.py --patients 2000 [--cohort 1000] [--master local[2]]
+                                [--repeat 2] [--keep]
 """
 from __future__ import annotations
 
@@ -76,11 +82,48 @@ def spark_run(spark, views, obs: Path) -> float:
     return time.perf_counter() - started
 
 
+def cohort_section(spark, n: int, work: Path, repeat: int) -> None:
+    """The cohort on DuckDB and on Spark over the same N-patient export."""
+    from cohort.definition import build_cohort
+    from cohort.runner import open_database
+    from cohort.spark_runner import cohort_spark
+    from cohort.synth import stream_bulk
+    from etl.export import export_parquet
+    from etl.load import load
+
+    stream_bulk(work / "cohort_export", n)
+    db = work / "cohort.duckdb"
+    load(db, [work / "cohort_export"])
+    duck = []
+    for _ in range(1 + repeat):
+        con = open_database(db)
+        started = time.perf_counter()
+        result = build_cohort(con)
+        duck.append(time.perf_counter() - started)
+        con.close()
+    export_parquet(db, work / "lake")
+    sp = []
+    for _ in range(1 + repeat):
+        started = time.perf_counter()
+        on_spark = cohort_spark(spark, work / "lake", store=False)
+        sp.append(time.perf_counter() - started)
+    same = on_spark.counts == result.counts
+    print(f"cohort, {n} patients ({result.counts['cohort']} in the cohort; "
+          f"{'same' if same else 'DIFFERENT'} counts on both engines)")
+    print(f"  DuckDB build_cohort   cold {duck[0]:6.2f} s   warm {min(duck[1:] or duck):6.2f} s")
+    print(f"  Spark cohort_spark    cold {sp[0]:6.2f} s   warm {min(sp[1:] or sp):6.2f} s   "
+          f"({len(on_spark.timings)} stages)")
+    print(f"  Spark time / DuckDB time   cold {sp[0] / duck[0]:.1f}x   "
+          f"warm {min(sp[1:] or sp) / min(duck[1:] or duck):.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=2000)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--repeat", type=int, default=2, help="warm runs (best is reported)")
+    ap.add_argument("--cohort", type=int, default=0, metavar="N",
+                    help="also time the cohort on both engines over an N-patient export")
     ap.add_argument("--keep", action="store_true", help="keep the export folder")
     args = ap.parse_args()
 
@@ -106,6 +149,8 @@ def main() -> None:
         start_s = time.perf_counter() - started
         try:
             sp = [spark_run(spark, views, obs) for _ in range(1 + args.repeat)]
+            if args.cohort:
+                cohort_section(spark, args.cohort, work, args.repeat)
         finally:
             spark.stop()
 
