@@ -22,6 +22,10 @@ engines give different answers for the same text (each was measured):
 * ``string_agg(DISTINCT x, sep)`` has no defined order in either engine. -> on Spark the values
   sorted (``array_join(array_sort(collect_set(x)), sep)``); parity tests compare such columns
   as sets.
+* ``fhir_date_lo(t)`` / ``fhir_date_hi(t)`` (DuckDB temporary macros, etl/viewdef/macros.py)
+  do not exist on Spark. -> their DuckDB body inlined, then translated by the other rules.
+* ``TRY_CAST(x AS DATE)``: Spark reads '2019' and '2019-03' as their first day, DuckDB gives
+  NULL. -> the cast only when the text is a full year-month-day (:data:`_DATE_TEXT`).
 
 Anything the rules cannot translate faithfully raises :class:`DialectError` with the line and
 column (a lint, not a silent difference): a ``date_diff``/``date_sub`` part that is not a
@@ -339,11 +343,77 @@ def rule_reference_key(node: exp.Expression) -> exp.Expression:
     return _reference_key_template().copy().transform(fill)
 
 
+# --- rules the outcome queries need (queries/outcomes/) ---------------------------------------
+
+#: A text Spark's date cast reads as DuckDB's does: a full year-month-day, then nothing (or
+#: spaces) or a time. Spark alone also reads '2019', '2019-03', ' 2019 ', '+2019-03-05' and
+#: '2019-03-05T' (DuckDB: NULL); DuckDB alone reads '2019/03/05' and '2019 03 05' (not ISO
+#: 8601, so never a FHIR date) and rejects an impossible time ('2019-03-05T25:00', Spark reads
+#: the day).
+_DATE_TEXT = "^ *[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}( *$|[ T] *[0-9]{1,2}:[0-9]{2})"
+
+
+def rule_try_cast_date(node: exp.Expression) -> exp.Expression:
+    """``TRY_CAST(x AS DATE)``: Spark reads a year alone or a year-month as its first day,
+    DuckDB gives NULL (a partial FHIR date must not become a precise one silently).
+    -> ``CASE WHEN CAST(x AS STRING) RLIKE '<year-month-day>' THEN TRY_CAST(x AS DATE) END``
+    (a DATE or TIMESTAMP ``x`` passes: its text is a full date)."""
+    if not (isinstance(node, exp.TryCast) and node.to.is_type(exp.DataType.Type.DATE)
+            and not node.args.get("_bmc_done")):
+        return node
+    cast = node.copy()
+    cast.set("_bmc_done", True)
+    text = exp.Cast(this=node.this.copy(), to=exp.DataType.build("STRING"))
+    return exp.Case(ifs=[exp.If(this=exp.RegexpLike(this=text,
+                                                    expression=exp.Literal.string(_DATE_TEXT)),
+                                true=cast)])
+
+
+@cache
+def _date_macro_bodies() -> dict[str, exp.Expression]:
+    """``fhir_date_lo`` / ``fhir_date_hi`` as etl/viewdef/macros.py defines them for DuckDB:
+    the body of each ``CREATE ... MACRO name(t) AS (body)``, parsed as DuckDB SQL."""
+    import re
+
+    from etl.viewdef.macros import DATE_MACROS
+
+    bodies = {}
+    for statement in DATE_MACROS:
+        m = re.search(r"MACRO\s+(\w+)\s*\(\s*t\s*\)\s+AS\s*\((.*)\)\s*$", statement,
+                      re.S | re.I)
+        if m is None:
+            raise DialectError("etl/viewdef/macros.py: a date macro is not "
+                               "'CREATE ... MACRO name(t) AS (...)'")
+        bodies[m.group(1).lower()] = parse_duckdb(f"SELECT {m.group(2)}").expressions[0]
+    return bodies
+
+
+def rule_fhir_date(node: exp.Expression) -> exp.Expression:
+    """The temporary macros ``fhir_date_lo(t)`` / ``fhir_date_hi(t)`` (first / last day a
+    partial FHIR date denotes; etl/viewdef/macros.py) do not exist on Spark: their DuckDB body
+    is inlined with ``t`` replaced by the argument, and the later rules translate it
+    (``regexp_full_match`` -> ``RLIKE``, ``TRY_CAST(... AS DATE)``). Runs first, so every rule
+    sees the inlined text."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() in ("fhir_date_lo",
+                                                                      "fhir_date_hi")):
+        return node
+    if len(node.expressions) != 1:
+        raise DialectError(f"{node.name} at {_where(node)}: takes one argument")
+    arg = node.expressions[0]
+
+    def fill(sub: exp.Expression) -> exp.Expression:
+        if isinstance(sub, exp.Column) and not sub.table and sub.name == "t":
+            return exp.Paren(this=arg.copy())
+        return sub
+
+    return _date_macro_bodies()[node.name.lower()].copy().transform(fill)
+
+
 #: Applied in this order to every node, leaves first (sqlglot's transform order).
 RULES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
-    rule_parameter, rule_array_index, rule_date_diff, rule_date_sub, rule_divide,
+    rule_fhir_date, rule_parameter, rule_array_index, rule_date_diff, rule_date_sub, rule_divide,
     rule_string_agg_distinct, rule_unnest_pair, rule_flatten, rule_list_concat,
-    rule_regexp_full_match, rule_reference_key, rule_json_lint,
+    rule_regexp_full_match, rule_reference_key, rule_json_lint, rule_try_cast_date,
 )
 
 

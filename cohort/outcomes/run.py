@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
+from ..engine import DuckDBEngine, Engine
 from ..errors import DatabaseError, UsageError
 from . import plots
 from .analysis import GroupResult, analyse_group
@@ -26,6 +26,7 @@ from .records import (
     breast_cancer_patients,
     missing_cohort_tables,
     outside_scope,
+    prepare,
     read_found_cohort,
     read_records,
     regimen_table,
@@ -95,17 +96,22 @@ def _listed_group(ids: IdList, rec) -> pd.DataFrame:
     return g[g["index_date"].notna()].reset_index(drop=True)
 
 
-def build_report(con: duckdb.DuckDBPyConnection, *, ids: IdList | None = None,
+def build_report(engine: Engine, *, ids: IdList | None = None,
                  cutoff: date | None = None, found: pd.DataFrame | None = None,
                  progress: Callable[[str], None] = lambda _: None) -> ReportResult:
     """Analyse the found cohort (table ``bmc_cohort`` unless ``found`` is given) and, with
-    ``ids``, the listed patients; return the report document and the results."""
+    ``ids``, the listed patients; return the report document and the results.
+
+    ``engine`` is where the tables are (:class:`~cohort.engine.DuckDBEngine` or
+    :class:`~cohort.engine.SparkEngine`): only the reads of :mod:`.records` run there; the
+    analyses run on the small per-patient frames they return, the same code for both."""
+    prepare(engine)
     regimens = regimen_table()
     groups: dict[str, GroupResult] = {}
     notes: list[str] = []
     if found is None:
         try:
-            found = read_found_cohort(con)
+            found = read_found_cohort(engine)
         except DatabaseError as e:
             if ids is None:
                 raise
@@ -120,7 +126,7 @@ def build_report(con: duckdb.DuckDBPyConnection, *, ids: IdList | None = None,
     if ids is not None:
         keys |= {as_key(i) for i in ids.ids}
     progress(f"reading records of {len(keys)} patients")
-    rec = read_records(con, keys)
+    rec = read_records(engine, keys)
     if found is not None and len(found):
         progress(f"analysing the {FOUND} ({len(found)} patients)")
         groups[FOUND] = analyse_group(FOUND, rec, found, regimens, cutoff)
@@ -133,13 +139,13 @@ def build_report(con: duckdb.DuckDBPyConnection, *, ids: IdList | None = None,
         progress(f"analysing the {LISTED if numbers else 'listed patients'} ({len(listed)})")
         groups[LISTED] = analyse_group(LISTED, rec, listed, regimens, cutoff)
     analysed = {k for g in groups.values() for k in g.patients["patient_key"]}
-    unseen = outside_scope(con, analysed)
+    unseen = outside_scope(engine, analysed)
     if unseen:
         notes.append(f"{len(unseen)} analysed patient(s) are outside bmc_scope (no nRBC result, "
                      "bone/marrow metastasis or marrow report), so the cohort kept no blood "
                      "counts of theirs")
     progress("incidence among breast-cancer patients")
-    bc = breast_cancer_patients(con)
+    bc = breast_cancer_patients(engine)
     inc = [incidence(label, g.patients["patient_key"], bc) for label, g in groups.items()]
     progress("published vs reproduced")
     verdict_rows = {label: verdicts(g) for label, g in groups.items()}
@@ -177,7 +183,7 @@ def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
     con = open_database(db, read_only=True)
     try:
         check_loaded(con)
-        build = bool(missing_cohort_tables(con))
+        build = bool(missing_cohort_tables(DuckDBEngine(con)))
     finally:
         con.close()
     if build:
@@ -189,7 +195,7 @@ def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
             con.close()
     con = open_database(db, read_only=True)
     try:
-        result = build_report(con, ids=ids, cutoff=cutoff, progress=progress)
+        result = build_report(DuckDBEngine(con), ids=ids, cutoff=cutoff, progress=progress)
     finally:
         con.close()
     progress(f"writing {out_dir}")

@@ -117,26 +117,33 @@ def _treatment_summary(groups, order) -> pd.DataFrame:
     for label in order:
         g = groups[label]
         p, t = g.patients, g.treatment
+
+        def column(name: str, t=t) -> pd.Series:
+            # a group where nobody was treated has no per-treatment columns at all
+            return t[name] if name in t else pd.Series(dtype=object)
+
         put("offered chemotherapy", label, int(p["offered"].sum()))
         put("received chemotherapy", label, int(p["received"].sum()))
-        for reg, n in t["regimen"].value_counts().sort_index().items():
+        for reg, n in column("regimen").value_counts().sort_index().items():
             put(f"regimen: {reg}", label, int(n))
-        put("cycles, median", label, _f(t["cycles"].median()) if len(t) else "NA")
-        put("patients with a postponed cycle", label, int((t["postponed_cycles"] > 0).sum()))
-        put("patients with a dose reduction", label, int(t["dose_reduced_from_cycle"].notna().sum()))
-        for r, n in t["best_response"].value_counts().sort_index().items():
+        put("cycles, median", label, _f(column("cycles").median()) if len(t) else "NA")
+        put("patients with a postponed cycle", label, int((column("postponed_cycles") > 0).sum()))
+        put("patients with a dose reduction", label,
+            int(column("dose_reduced_from_cycle").notna().sum()))
+        for r, n in column("best_response").value_counts().sort_index().items():
             put(f"best response: {r}", label, int(n))
         for lin in ("anaemia", "thrombocytopenia", "leukopenia"):
             col = t.get(f"{lin}_course", pd.Series(dtype=object)).dropna()
             put(f"{lin} at BMC (treated)", label, len(col))
             for k in ("normalised", "improved", "unchanged", "worse", "not evaluable"):
                 put(f"  {lin}: {k}", label, int((col == k).sum()))
-        put("grade 3/4 haematological toxicity (patients)", label, int(t["heme_toxicity_g34"].sum()))
-        put("febrile neutropenia (patients)", label, int(t["febrile_neutropenia"].sum()))
-        put("febrile neutropenia (events)", label, int(t["febrile_neutropenia_events"].sum()))
-        put("bleeding (patients)", label, int(t["bleeding"].sum()))
+        put("grade 3/4 haematological toxicity (patients)", label,
+            int(column("heme_toxicity_g34").sum()))
+        put("febrile neutropenia (patients)", label, int(column("febrile_neutropenia").sum()))
+        put("febrile neutropenia (events)", label, int(column("febrile_neutropenia_events").sum()))
+        put("bleeding (patients)", label, int(column("bleeding").sum()))
         for gr in (1, 2, 3, 4):
-            put(f"  bleeding grade {gr}", label, int((t["bleeding_grade"] == gr).sum()))
+            put(f"  bleeding grade {gr}", label, int((column("bleeding_grade") == gr).sum()))
     return pd.DataFrame([{"figure": k, **v} for k, v in rows.items()]).fillna(0)
 
 

@@ -3,8 +3,9 @@
 -- referenced Medication's codings. SNOMED 772118008 (pegylated liposomal doxorubicin) overrides
 -- the RxNorm ingredient 3639 it shares with doxorubicin (CODES.md §8.1).
 -- Only status completed / in-progress counts as exposure (CODES.md §8.2).
--- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
-WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true) WHERE concept = 'drug'),
+-- Parameters: $patient_keys VARCHAR[]. Reads ref_outcome_code (queries/outcomes/codes.csv,
+-- registered by cohort/outcomes/records.py).
+WITH codes AS (SELECT * FROM ref_outcome_code WHERE concept = 'drug'),
 coded AS (
     SELECT a.patient_key, a.resource_key, a.effective_start, a.effective_end, a.dose_value,
            coalesce(a.dose_unit_code, a.dose_unit) AS dose_unit, k.value AS ingredient

@@ -4,8 +4,9 @@
 -- The CTCAE grade is Condition.severity: a coding of condition.severity_codings
 -- ('system|code') that is an NCIt grade code (queries/outcomes/codes.csv concept 'ae_grade',
 -- CODES.md §5.4); the highest when there are several, NULL when none is.
--- Parameters: $patient_keys VARCHAR[], $codes (CSV path).
-WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true)),
+-- Parameters: $patient_keys VARCHAR[]. Reads ref_outcome_code (queries/outcomes/codes.csv,
+-- registered by cohort/outcomes/records.py).
+WITH codes AS (SELECT * FROM ref_outcome_code),
 grades AS (
     SELECT s.resource_key, max(CAST(k.value AS INTEGER)) AS grade
     FROM (SELECT resource_key, unnest(severity_codings) AS coding FROM condition

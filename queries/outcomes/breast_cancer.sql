@@ -3,8 +3,10 @@
 -- bmc_breast_cancer) with their onset date and histology: one row per Condition coding that
 -- is in the value set. Histology comes from the mCODE histology-morphology extension or from
 -- a histology-specific condition code (queries/outcomes/codes.csv concept 'histology').
--- Parameters: $patient_keys VARCHAR[] (NULL = every patient), $codes (CSV path).
-WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
+-- Parameters: $patient_keys VARCHAR[], $all_patients BOOLEAN (true: every patient, the keys
+-- ignored; a flag rather than NULL keys, which Spark cannot type). Reads ref_outcome_code
+-- (queries/outcomes/codes.csv, registered by cohort/outcomes/records.py).
+WITH codes AS (SELECT * FROM ref_outcome_code)
 SELECT
     c.patient_key,
     c.resource_key,
@@ -18,6 +20,6 @@ LEFT JOIN codes morph ON morph.concept = 'histology' AND morph.system = c.histol
                      AND morph.code = c.histology_code
 LEFT JOIN codes coded ON coded.concept = 'histology' AND coded.system = c.system AND coded.code = c.code
 WHERE k.source = 'condition' AND k.valueset = 'breast_cancer'
-  AND ($patient_keys IS NULL OR list_contains($patient_keys, c.patient_key))
+  AND ($all_patients OR list_contains($patient_keys, c.patient_key))
   AND coalesce(c.verification_status, '') NOT IN ('refuted', 'entered-in-error')
 ORDER BY c.patient_key, onset_date

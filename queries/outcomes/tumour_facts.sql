@@ -2,8 +2,9 @@
 -- that is one of them (queries/outcomes/codes.csv concepts stage_code, grade_code, marker), with
 -- the coded answer mapped through codes.csv (stage, grade, marker_result) and the text kept.
 -- Results count when their status is in the cohort's $result_statuses.
--- Parameters: $patient_keys VARCHAR[], $codes (CSV path), $result_statuses VARCHAR[].
-WITH codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true))
+-- Parameters: $patient_keys VARCHAR[], $result_statuses VARCHAR[]. Reads ref_outcome_code
+-- (queries/outcomes/codes.csv, registered by cohort/outcomes/records.py).
+WITH codes AS (SELECT * FROM ref_outcome_code)
 SELECT DISTINCT
     o.patient_key,
     o.resource_key,

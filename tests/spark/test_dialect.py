@@ -134,3 +134,79 @@ def test_rule_gives_duckdb_value_on_spark(spark, what, sql):
     expected = con.execute(sql).fetchone()[0]
     got = spark.sql(to_spark(sql)).collect()[0][0]
     assert got == expected, f"{what}: DuckDB {expected!r}, Spark {got!r}"
+
+
+# -- the outcome queries (queries/outcomes/): partial FHIR dates ---------------------------------
+
+OUTCOME_TEXT_CASES = [
+    ("SELECT try_cast(s AS DATE) FROM t",
+     "SELECT CASE WHEN CAST(s AS STRING) RLIKE "
+     "'^ *[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}( *$|[ T] *[0-9]{1,2}:[0-9]{2})' "
+     "THEN TRY_CAST(s AS DATE) END FROM t"),
+]
+
+
+@pytest.mark.parametrize(("duck", "spark"), OUTCOME_TEXT_CASES)
+def test_outcome_rule_text(duck, spark):
+    assert " ".join(to_spark(duck).split()) == spark
+
+
+@pytest.mark.parametrize("macro", ["fhir_date_lo", "fhir_date_hi"])
+def test_date_macros_are_inlined_from_their_duckdb_definition(macro):
+    """The macro's own body (etl/viewdef/macros.py) with ``t`` replaced by the argument: no
+    call is left, the argument appears where ``t`` did, and the partial forms are told apart
+    with full-match patterns."""
+    text = " ".join(to_spark(f"SELECT {macro}(coalesce(a, b)) AS d FROM t").split())
+    text = text.replace("( ", "(").replace(" )", ")")
+    assert macro.upper() not in text.upper()
+    assert "(COALESCE(a, b)) RLIKE '^(?:[0-9]{4})$'" in text
+    assert "(COALESCE(a, b)) RLIKE '^(?:[0-9]{4}-[0-9]{2})$'" in text
+    assert "LEFT((COALESCE(a, b)), 10)" in text
+    assert ("LAST_DAY(" in text) == (macro == "fhir_date_hi")
+
+
+def test_date_macro_with_two_arguments_is_an_error():
+    with pytest.raises(DialectError, match=r"fhir_date_lo at line 1.*one argument"):
+        to_spark("SELECT fhir_date_lo(a, b) FROM t")
+
+
+# Partial FHIR dates and dateTimes, and what is not a date: both engines give the same day.
+PARTIAL_DATES = [
+    "2019", "2019-03", "2019-02", "2020-02", "2019-12", "2019-03-05", "2020-02-29",
+    "2019-03-05T10:00:00+02:00", "2019-03-05T23:30:00-05:00", "2019-03-05T00:30:00Z",
+    "2019-03-05T10:00:00.123+14:00", "2019-03-05 10:00:00", None,
+    "garbage", "", "abcd", "19", "20190305", "2019-13", "2019-00", "2019-02-30", "2019-03-00",
+    "2019-3-5", " 2019", "2019 ", "2019-03-05T", "2019-03-05x", "+2019-03-05", "abcd-ef",
+]
+
+
+def _values(texts) -> str:
+    return ", ".join("(NULL)" if v is None else f"('{v}')" for v in texts)
+
+
+@pytest.mark.parametrize("expression", ["fhir_date_lo(t)", "fhir_date_hi(t)",
+                                        "try_cast(t AS DATE)"])
+def test_partial_dates_give_the_same_day_on_spark(spark, expression):
+    from etl.viewdef.macros import install_date_macros
+
+    sql = (f"SELECT t, {expression} AS d FROM (VALUES {_values(PARTIAL_DATES)}) v(t) "
+           f"ORDER BY t NULLS FIRST")
+    con = duckdb.connect()
+    install_date_macros(con)
+    expected = [tuple(r) for r in con.execute(sql).fetchall()]
+    got = [tuple(r) for r in spark.sql(to_spark(sql)).collect()]
+    differ = [(e, g) for e, g in zip(expected, got, strict=True) if e != g]
+    assert not differ, f"{expression}: (DuckDB, Spark) differ for {differ}"
+    assert expected[1:4] == [("", None), (" 2019", None), ("+2019-03-05", None)]
+
+
+@pytest.mark.parametrize(("what", "sql"), [
+    ("a timestamp's day", "SELECT TRY_CAST(TIMESTAMP '2019-03-05 23:30:00' AS DATE) AS v"),
+    ("a date", "SELECT TRY_CAST(DATE '2019-03-05' AS DATE) AS v"),
+    ("a year alone is not a date", "SELECT TRY_CAST('2019' AS DATE) AS v"),
+])
+def test_try_cast_date_on_spark(spark, what, sql):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    expected = con.execute(sql).fetchone()[0]
+    assert spark.sql(to_spark(sql)).collect()[0][0] == expected, what
