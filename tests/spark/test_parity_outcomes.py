@@ -59,9 +59,14 @@ def listed(duck) -> list[str]:
 @pytest.fixture(scope="module")
 def reports(spark, spark_screen, duck_1000, parquet_1000, listed, tmp_path_factory):
     """``bmc report`` with the listed patients, from the database (``write_report``) and from
-    the lake (``write_report_spark``, the stages already built by ``spark_screen``); every
-    query the Spark report runs is kept (SQL, parameters, rows) so the per-query parity
-    below compares exactly what the report read, without running it twice."""
+    the lake (``write_report_spark``).
+
+    The lake is already registered and its stages built in ``spark`` (``spark_screen``), so
+    ``lake_engine`` -- which would register the lake again, ~5 s, and is exercised by
+    ``bmc evidence/check --engine spark`` -- is stood in for by the session's engine, and
+    its arguments are kept. Every query the Spark report runs is kept (SQL, parameters, rows)
+    so the per-query parity below compares exactly what the report read, without running it
+    twice."""
     from cohort.outcomes.spark import write_report_spark
 
     out = tmp_path_factory.mktemp("outcomes")
@@ -69,6 +74,7 @@ def reports(spark, spark_screen, duck_1000, parquet_1000, listed, tmp_path_facto
     ids.write_text("patient_id\n" + "".join(f"{as_id(k)}\n" for k in listed), encoding="utf-8")
     on_duck = write_report(duck_1000, out / "duckdb", ids_file=ids)
     ran: list[tuple[str, dict, object]] = []
+    lake_calls: list[tuple] = []
     query = SparkEngine.query
 
     def kept(self, sql, params=None):
@@ -76,16 +82,32 @@ def reports(spark, spark_screen, duck_1000, parquet_1000, listed, tmp_path_facto
         ran.append((sql, dict(params or {}), rows))
         return rows
 
+    def registered_lake(session, folder, params=None, group="cohort"):
+        lake_calls.append((folder, params, group))
+        return SparkEngine(session)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(SparkEngine, "query", kept)
+        mp.setattr("cohort.spark_runner.lake_engine", registered_lake)
         on_spark = write_report_spark(spark, parquet_1000, out / "spark", ids_file=ids)
-    return on_duck, on_spark, ran
+    return on_duck, on_spark, ran, lake_calls
+
+
+def test_the_spark_report_reads_the_lake_with_the_parameters_it_was_built_with(
+        reports, parquet_1000):
+    """No --param: the cohort the lake holds is read as built (as on DuckDB), not rebuilt."""
+    from cohort.parameters import BY_NAME, defaults
+
+    *_, lake_calls = reports
+    assert [(folder, group) for folder, _, group in lake_calls] == [(parquet_1000, "cohort")]
+    (_, params, _), = lake_calls
+    assert params == {k: BY_NAME[k].show(v) for k, v in defaults().items()}
 
 
 def test_the_report_reads_the_cohort_and_other_patients(duck, listed, reports):
     found = {as_key(str(i)) for i in read_found_cohort(duck)["patient_id"]}
     assert len(found) >= 2 and len(listed) >= 25 and not found & set(listed)
-    (_, _, ran) = reports
+    (_, _, ran, _) = reports
     read = [p["patient_keys"] for _, p, _ in ran if p.get("all_patients") is False]
     assert read and all(set(keys) == found | set(listed) for keys in read)
 
@@ -94,7 +116,7 @@ def test_the_report_reads_the_cohort_and_other_patients(duck, listed, reports):
 def test_outcome_query_gives_the_same_rows_on_both_engines(duck, reports, query):
     """The rows the Spark report read with this query equal DuckDB's for the same values."""
     sql = (queries_dir() / "outcomes" / f"{query}.sql").read_text(encoding="utf-8")
-    (_, _, ran) = reports
+    (_, _, ran, _) = reports
     [(params, spark_rows)] = [(p, rows) for text, p, rows in ran
                               if text == sql and p.get("all_patients") is False]
     on_duck = run_query(duck, query, **params)
@@ -106,7 +128,7 @@ def test_outcome_query_gives_the_same_rows_on_both_engines(duck, reports, query)
 def test_every_breast_cancer_patient_on_both_engines(duck, reports):
     """The incidence denominator: every patient's breast-cancer Conditions."""
     sql = (queries_dir() / "outcomes" / "breast_cancer.sql").read_text(encoding="utf-8")
-    (_, _, ran) = reports
+    (_, _, ran, _) = reports
     [spark_rows] = [rows for text, p, rows in ran if text == sql and p["all_patients"] is True]
     on_duck = run_query(duck, "breast_cancer", patient_keys=[], all_patients=True)
     assert len(on_duck) > 1000
@@ -114,7 +136,7 @@ def test_every_breast_cancer_patient_on_both_engines(duck, reports):
 
 
 def test_report_gives_the_same_verdicts_on_both_engines(reports):
-    (on_duck, _), (on_spark, _), _ = reports
+    (on_duck, _), (on_spark, _), *_ = reports
     assert set(on_duck.verdicts) == {FOUND, LISTED}
     for label, rows in on_duck.verdicts.items():
         assert len(rows) > 400
@@ -128,7 +150,7 @@ def _km(km) -> str:
 
 
 def test_report_gives_the_same_group_figures_on_both_engines(reports):
-    (on_duck, _), (on_spark, _), _ = reports
+    (on_duck, _), (on_spark, _), *_ = reports
     for label, group in on_duck.groups.items():
         other = on_spark.groups[label]
         assert other.n == group.n > 0
@@ -145,7 +167,7 @@ def test_report_gives_the_same_group_figures_on_both_engines(reports):
 
 def test_report_files_are_the_same_on_both_engines(reports):
     """The Markdown (every table, every number) and every CSV are byte for byte the same."""
-    (on_duck, duck_files), (on_spark, spark_files), _ = reports
+    (on_duck, duck_files), (on_spark, spark_files), *_ = reports
     assert to_markdown(on_spark.document) == to_markdown(on_duck.document)
     csvs = sorted(p.name for p in duck_files.values() if p.suffix == ".csv")
     assert csvs == sorted(p.name for p in spark_files.values() if p.suffix == ".csv")
