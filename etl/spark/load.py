@@ -1,0 +1,937 @@
+"""``load_lake``: FHIR NDJSON to the Parquet lake of ``bmc export``, built by Spark.
+
+For exports too large for one DuckDB process. The result is the folder ``bmc export`` writes
+(one folder per table, hive-partitioned by ``patient_shard``, ``_export.json``), so
+``bmc cohort --engine spark --db DIR`` reads it the same way; and it holds the same rows as
+``bmc load`` followed by ``bmc export`` would, because each step of the DuckDB loader is
+repeated here with the same rule:
+
+* **inputs** are found by :func:`etl.sources.discover` (files, folders, globs, Bulk manifests
+  with ``deleted[]`` and ``error[]``). NDJSON (plain or gzip, detected by magic number as the
+  DuckDB loader does) is read by Spark; every input is reached through a symlink named
+  ``<index>.ndjson[.gz]`` in the work folder, so the file a line came from is a number and
+  Spark's codec (chosen by file name) matches the content;
+* **line numbers** (1-based, blank lines counted): Spark's text source has none, so one cheap
+  pass counts the lines of each file block (``_metadata.file_block_start``) and the second
+  numbers each line from its block's base and ``monotonically_increasing_id`` (contiguous
+  within a block, which one task reads in order). No Python touches a line on this path;
+* **JSON documents and Bundles** (small next to Bulk NDJSON) are walked on the driver with
+  :func:`etl.bundles.walk_document`, exactly the records the DuckDB loader makes (derived ids,
+  entry paths, fullUrls, DELETE entries), and handed to Spark as rows. A Bundle written as an
+  NDJSON line is collected and walked the same way;
+* **rejections**: lines that are not a JSON object with a known ``resourceType`` and an ``id``
+  get the DuckDB loader's reason from :func:`etl.ingest.diagnose` (run on the executors, on
+  those lines only); resources whose ``required``-tagged columns are NULL in a declared view
+  are rejected with the same text; ``load_error`` never holds content;
+* **versions** (:mod:`etl.versions`): a window per ``(type, id)`` -- highest numeric versionId,
+  then lastUpdated, then load order (``_rid``); a later deletion removes the winner;
+* **references** (:mod:`etl.references`): ``urn:uuid:`` / fullUrl and conditional
+  ``Type?identifier=system|value`` references resolved when exactly one current resource
+  matches; ``#contained`` becomes ``Type/id#x``; the rest listed in ``unresolved_reference``.
+
+``_rid`` is ``file index << 40 | line`` for NDJSON lines (load order, unique, no global
+numbering pass) and ``file index << 40 | 1 << 39 | n`` for records walked on the driver; the
+same value is in the declared tables and in ``resource``. ``resource.content_hash`` is Spark's
+``xxhash64`` of the line (DuckDB's ``hash()`` is not available on Spark; the column only ever
+compares resources of one engine).
+
+The lake is written into a hidden sibling folder and renamed into place at the end: a failure
+or Ctrl-C leaves ``out`` as it was.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from etl.bundles import Record, walk_document
+from etl.errors import EtlError, Location
+from etl.export import (
+    MANIFEST,
+    SHARD_COLUMN,
+    ExportedTable,
+    _patient_key_column,
+    _select_list,
+    shard_expression,
+)
+from etl.ingest import diagnose, resource_types
+from etl.sources import (
+    SourceFile,
+    TruncatedInput,
+    _is_gzip,
+    content_sha256,
+    discover,
+    read_document,
+    strip_bom,
+)
+from etl.store import quote_ident
+
+from .views import read_schema, view_settings, view_sql
+
+ProgressFn = Callable[[str], None]
+
+LOAD_ID = 1  # a lake holds one load
+THREADS = 4  # Spark jobs submitted at once (views, table writes)
+FILE_SHIFT = 40  # _rid = file index << 40 | line (2^23 files, 2^39 lines per file)
+DRIVER_BIT = 1 << 39  # records walked on the driver (JSON documents, Bundle lines)
+PROVENANCE = ("resource", "source_file", "load_run", "load_error", "deletion",
+              "unresolved_reference", "resource_full_url", "resource_identifier")
+HEADER_SCHEMA = ("resourceType string, id string, "
+                 "meta struct<versionId: string, lastUpdated: string>, identifier string")
+_UNRESOLVED = "({c} LIKE 'urn:%' OR {c} LIKE '%?%')"
+#: An NDJSON line that may hold a reference getReferenceKey() cannot settle alone (urn:,
+#: conditional, contained). Lines without one need no reference pass at all.
+REWRITE_HINT = r'"reference"\s*:\s*"(urn:|#|[^"]*\?)'
+
+
+class LakeError(EtlError):
+    """The lake cannot be written (output not empty, not a folder, ...)."""
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """One ``load_error`` row: where, what, why -- never content."""
+
+    file: str
+    line: int | None
+    entry: str | None
+    resource_type: str | None
+    resource_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{Location(self.file, self.line, self.entry, self.resource_type, self.resource_id)}" \
+               f": {self.reason}"
+
+
+@dataclass
+class LakeSummary:
+    """What :func:`load_lake` did. Its fields are those of :class:`etl.load.LoadResult` that
+    ``bmc load`` prints (``by_type`` status counters, ``rejected_sample`` lines, ``mb_per_s``
+    ...), so the same summary printer serves both engines; plus where the lake is and what
+    was written."""
+
+    out: Path
+    load_id: int = LOAD_ID
+    files_read: int = 0
+    files_unchanged: list[str] = field(default_factory=list)  # always empty: a lake is new
+    non_resource_files: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    bytes_read: int = 0
+    seconds: float = 0.0
+    by_type: dict[str, Counter] = field(default_factory=dict)  # type -> status -> n
+    deletions: int = 0
+    deletions_applied: int = 0
+    rejected: int = 0
+    rejected_sample: list[str] = field(default_factory=list)  # first 10, printable
+    rejected_records: list[RejectedRecord] = field(default_factory=list)  # the same 10
+    unresolved: dict[str, int] = field(default_factory=dict)  # reason -> n
+    export_errors: int = 0
+    tables: list[ExportedTable] = field(default_factory=list)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
+
+    @property
+    def loaded(self) -> int:
+        return sum(c.get("current", 0) for c in self.by_type.values())
+
+
+# -- the output folder --------------------------------------------------------------------------
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise LakeError(f"{out}: exists and is not a folder; choose a new folder for the lake")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise LakeError(f"{out}: the folder is not empty; choose a new folder or pass "
+                            f"--overwrite")
+        if not (out / MANIFEST).is_file():
+            raise LakeError(f"{out}: not a lake written by bmc (no {MANIFEST}); --overwrite "
+                            f"only replaces a lake, choose a new folder")
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the finished lake at ``out`` with renames only (the old one, if any, goes last)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _tidy(folder: Path) -> None:
+    """Drop Hadoop's ``_SUCCESS`` markers and ``.crc`` side files: the layout is export.py's."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name == "_SUCCESS" or (name.startswith(".") and name.endswith(".crc")):
+                os.unlink(os.path.join(root, name))
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+@dataclass
+class _File:
+    index: int  # file_id - 1
+    sf: SourceFile
+    mtime_ns: int
+    kind: str  # as read: ndjson | json
+    spark_path: str | None = None  # the symlink Spark reads (NDJSON)
+    sha256: str | None = None
+    lines: int | None = None
+    blank_lines: int = 0
+    records: int = 0
+    rejected: int = 0
+    non_resource: bool = False
+    untyped: int = 0  # lines without resourceType (a log file has only those)
+    other_bad: int = 0
+    saw_resource: bool = False
+
+    @property
+    def file_id(self) -> int:
+        return self.index + 1
+
+
+@dataclass
+class _DriverRows:
+    """Records walked on the driver, as rows for Spark, plus their rejections/deletions."""
+
+    rows: list[tuple] = field(default_factory=list)  # (_rid, file_id, line, entry, full_url,
+    #                                                    id_derived, value)
+    deletions: list[tuple] = field(default_factory=list)
+    errors: list[RejectedRecord] = field(default_factory=list)
+    seq: dict[int, int] = field(default_factory=dict)
+
+    def rid(self, f: _File) -> int:
+        n = self.seq.get(f.index, 0)
+        self.seq[f.index] = n + 1
+        return (f.index << FILE_SHIFT) | DRIVER_BIT | n
+
+
+def _walk_records(recs: Iterable[Record], f: _File, line: int | None, out: _DriverRows) -> None:
+    """The DuckDB loader's ``_records`` on one document's records."""
+    known = resource_types()
+    for rec in recs:
+        if rec.problem:
+            out.errors.append(RejectedRecord(f.sf.display, line, rec.entry, rec.resource_type,
+                                             rec.resource_id, rec.problem))
+            f.rejected += 1
+        elif rec.method == "DELETE" or (f.sf.deleted and rec.resource_type != "Bundle"):
+            out.deletions.append((out.rid(f), f.file_id, line, rec.entry, rec.resource_type,
+                                  rec.resource_id))
+        elif rec.resource_type not in known:
+            out.errors.append(RejectedRecord(f.sf.display, line, rec.entry,
+                                             rec.resource_type[:40], rec.resource_id,
+                                             "unknown resourceType"))
+            f.rejected += 1
+        else:
+            f.records += 1
+            out.rows.append((out.rid(f), f.file_id, line, rec.entry, rec.full_url,
+                             rec.id_derived, rec.text.decode("utf-8")))
+
+
+def _looks_like_ndjson(data: bytes) -> bool:
+    from etl.load import _looks_like_ndjson as check
+    return check(data)
+
+
+def _read_document(f: _File, out: _DriverRows) -> None:
+    """A JSON document, parsed and walked on the driver (what ``Loader._json`` does)."""
+    try:
+        data = read_document(f.sf.path)
+    except TruncatedInput as e:
+        out.errors.append(RejectedRecord(f.sf.display, None, None, None, None,
+                                         f"truncated compressed file: {e}"))
+        f.rejected += 1
+        return
+    f.sha256 = hashlib.sha256(data).hexdigest()
+    data = strip_bom(data)
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        if _looks_like_ndjson(data):
+            f.kind = "ndjson"  # NDJSON with a .json name: read by Spark like the others
+            return
+        out.errors.append(RejectedRecord(f.sf.display, None, None, None, None,
+                                         f"invalid JSON ({str(e).split(':', 1)[0]}, "
+                                         f"at character {e.pos})"))
+        f.rejected += 1
+        return
+    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+        f.non_resource = True
+        return
+    f.saw_resource = True
+    _walk_records(walk_document(doc), f, None, out)
+
+
+# -- the load ----------------------------------------------------------------------------------
+
+def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite: bool = False,
+              progress: ProgressFn | None = None) -> LakeSummary:
+    """Build the Parquet lake of ``bmc export`` at ``out`` from FHIR files with Spark.
+
+    ``paths``: NDJSON files (``.ndjson``, ``.jsonl``, gzip), JSON documents and Bundles,
+    folders (recursive, sorted), globs and Bulk Data exports with ``manifest.json``.
+    ``out`` must be missing or empty, or (with ``overwrite``) a lake written before, which is
+    replaced as a whole. Raises :class:`etl.errors.SourceError` for unusable inputs and
+    :class:`LakeError` for an unusable ``out``; in both cases, and on any failure or Ctrl-C,
+    nothing is written. ``progress`` gets one short line per step (no patient data).
+    """
+    started = time.perf_counter()
+    started_wall = dt.datetime.now(dt.UTC)
+    out = Path(out).absolute()
+    _check_out(out, overwrite)
+    disc = discover(paths)
+    if not disc.files:
+        from etl.errors import SourceError
+        raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
+    def say(msg: str) -> None:  # what happens, when: never a value from the data
+        if progress is not None:
+            progress(f"[{time.perf_counter() - started:6.1f} s] {msg}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        with view_settings(spark):
+            summary = _Build(spark, disc, staging, say, started, started_wall).run()
+        _tidy(staging)
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    summary.out = out
+    summary.seconds = time.perf_counter() - started
+    say(f"lake written to {out} in {summary.seconds:.1f} s")
+    return summary
+
+
+class _Build:
+    """One lake build (use :func:`load_lake`)."""
+
+    def __init__(self, spark, disc, staging: Path, say: ProgressFn, started: float,
+                 started_wall: dt.datetime):
+        from etl.declared import compiled_views
+
+        self.spark = spark
+        self.disc = disc
+        self.staging = staging
+        self.work = staging / "_work"
+        self.say = say
+        self.started = started
+        self.started_wall = started_wall
+        self.views = list(compiled_views())
+        self.summary = LakeSummary(staging, skipped=list(disc.skipped))
+        self.files: list[_File] = []
+        self.driver = _DriverRows()
+        self.errors: list[RejectedRecord] = []  # every load_error row
+        self.types = _duckdb_types(self.views)
+        self.rewrite_hint = False  # set when an NDJSON line may need the reference pass
+
+    # -- steps ---------------------------------------------------------------------------
+    def run(self) -> LakeSummary:
+        from pyspark.sql import functions as F
+
+        self.work.mkdir()
+        for i, sf in enumerate(self.disc.files):
+            st = sf.path.stat()
+            f = _File(i, sf, st.st_mtime_ns, sf.kind)
+            if f.kind == "json":
+                _read_document(f, self.driver)
+            self.files.append(f)
+        nd = [f for f in self.files if f.kind == "ndjson"]
+        total = sum(f.sf.size for f in self.files)
+        self.say(f"reading {len(self.files)} files ({total / 1e6:.1f} MB), "
+                 f"{len(nd)} of them NDJSON")
+        # the fingerprints (source_file.sha256) are read on the driver while Spark works
+        with ThreadPoolExecutor(2) as pool:
+            hashing = {f.index: pool.submit(content_sha256, f.sf.path)
+                       for f in nd if f.sha256 is None}
+            parsed = self._parsed(nd)
+            self.say("declared views")
+            with ThreadPoolExecutor(THREADS) as jobs:  # small jobs overlap their overheads
+                built = list(jobs.map(lambda v: self._view_rows(v, parsed), self.views))
+            view_rows = {v.name: rows for v, rows in zip(self.views, built, strict=True)}
+            rejected = self._required(view_rows)
+            self.say("versions")
+            status, deletions = self._settle(parsed, rejected)
+            counts = self._count(status, deletions)
+            current_rows = self._current(view_rows, status, counts)
+            identifiers = self._identifiers(parsed)
+            current_rows = self._rewrite_references(current_rows, status, identifiers)
+            self.say("writing the lake")
+            resource = status.select(
+                "_rid", F.lit(LOAD_ID).alias("load_id"), "file_id", "line", "entry",
+                F.col("rtype").alias("resource_type"), "id", "id_derived", "version_id",
+                "last_updated", "content_hash", "full_url", "status")
+            writes = [(v.name, current_rows[v.name]) for v in self.views] + [
+                ("resource", resource), ("deletion", deletions),
+                ("unresolved_reference", self._unresolved(current_rows, status)),
+                ("resource_full_url", self._full_url_df(status)),
+                ("resource_identifier", identifiers.join(
+                    status.where("status <> 'rejected'").select("_rid"), "_rid", "left_semi"))]
+            with ThreadPoolExecutor(THREADS) as jobs:
+                tables = list(jobs.map(lambda w: self._write(*w), writes))
+            self.summary.unresolved = {r["reason"]: r["count"] for r in self.spark.read.parquet(
+                str(self.staging / "unresolved_reference")).groupBy("reason").count().collect()}
+            for f in self.files:
+                if f.index in hashing:
+                    f.sha256 = hashing[f.index].result()
+        self._finish_files(counts)
+        self._summarise_errors()
+        tables += [
+            self._write("source_file", self._source_file_df()),
+            self._write("load_run", self._load_run_df()),
+            self._write("load_error", self._load_error_df()),
+        ]
+        order = [v.name for v in self.views] + list(PROVENANCE)
+        tables.sort(key=lambda t: order.index(t.name))
+        self._manifest(tables)
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.summary.tables = tables
+        return self.summary
+
+    def _count(self, status, deletions) -> dict:
+        """One job for what the summary and source_file need: resources per file, type and
+        status; deletions per file and whether they applied."""
+        from pyspark.sql import functions as F
+
+        driver = F.col("_rid").bitwiseAND(F.lit(DRIVER_BIT)) != 0
+        rows = status.groupBy("file_id", "rtype", "status", driver.alias("driver")).count()
+        dels = deletions.groupBy("file_id", F.lit(None).cast("string").alias("rtype"),
+                                 F.when(F.col("applied"), "applied").otherwise("not applied")
+                                 .alias("status"),
+                                 driver.alias("driver")).count()
+        out = {"resources": [], "deletions": []}
+        for r in rows.unionAll(dels).collect():
+            kind = "deletions" if r["status"] in ("applied", "not applied") else "resources"
+            out[kind].append(r)
+        return out
+
+    def _persist(self, df):
+        """Materialise ``df`` and cut its lineage: the view plans are large, and every later
+        action would otherwise analyse them again (measured: a minute for one union of the
+        reference columns of 10 views over 22 MB)."""
+        return df.localCheckpoint(eager=True)
+
+    # -- NDJSON lines ----------------------------------------------------------------------
+    def _parsed(self, nd: list[_File]):
+        """Every accepted record (NDJSON lines and driver records) with its header fields."""
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        spark = self.spark
+        parts = []
+        if nd:
+            links = self.work / "inputs"
+            links.mkdir()
+            for f in nd:
+                gz = _is_gzip(f.sf.path)
+                link = links / f"{f.index:07d}.ndjson{'.gz' if gz else ''}"
+                link.symlink_to(f.sf.path)
+                f.spark_path = str(link)
+            raw = spark.read.text([f.spark_path for f in nd]).select(
+                "value", F.col("_metadata.file_name").alias("fname"),
+                F.col("_metadata.file_block_start").alias("blk"),
+                F.monotonically_increasing_id().alias("mid"))
+            raw = raw.withColumn("idx", F.split("fname", r"\.").getItem(0).cast("int"))
+            blank = F.col("value").rlike(r"^\s*$")
+            blocks = raw.groupBy("idx", "blk").agg(
+                F.min("mid").alias("first"), F.count(F.lit(1)).alias("n"),
+                F.sum(blank.cast("long")).alias("blank")).collect()
+            base_rows, seen = [], {}
+            by_index = {f.index: f for f in nd}
+            for b in sorted(blocks, key=lambda r: (r["idx"], r["blk"])):
+                f = by_index[b["idx"]]
+                before = seen.get(f.index, 0)
+                base_rows.append((b["idx"], b["blk"], b["first"], before))
+                seen[f.index] = before + b["n"]
+                f.blank_lines += b["blank"]
+            for f in nd:
+                f.lines = seen.get(f.index, 0)
+            self.say("lines numbered")
+            bases = spark.createDataFrame(
+                base_rows, "idx int, blk long, first long, before long")
+            lines = (raw.where(~blank).join(F.broadcast(bases), ["idx", "blk"])
+                     .select("idx", (F.col("mid") - F.col("first") + F.col("before") + 1)
+                             .alias("line"), "value"))
+            lines = lines.withColumn("value", F.when(
+                F.col("value").startswith("\ufeff"), F.expr("substring(value, 2)")
+            ).otherwise(F.col("value")))
+            h = lines.select(
+                ((F.col("idx").cast("long") * F.lit(1 << FILE_SHIFT)) + F.col("line"))
+                .alias("_rid"), (F.col("idx") + 1).alias("file_id"), "line", "value",
+                F.from_json("value", HEADER_SCHEMA).alias("h"))
+            known = sorted(resource_types())
+            ok = (F.ltrim("value").startswith("{") & F.col("h.resourceType").isNotNull()
+                  & F.col("h.id").isNotNull())
+            h = self._persist(h.withColumn(
+                "kind", F.when(ok & (F.col("h.resourceType") == "Bundle"), F.lit("bundle"))
+                .when(ok & F.col("h.resourceType").isin(known), F.lit("ok"))
+                .otherwise(F.lit("bad"))))
+            self._odd_lines(h)
+            good = h.where("kind = 'ok'").select(
+                "_rid", "file_id", "line", F.lit(None).cast("string").alias("entry"),
+                F.lit(None).cast("string").alias("full_url"), F.lit(False).alias("id_derived"),
+                "value", "h")
+            parts.append(good)
+        if self.driver.rows:
+            schema = T.StructType([
+                T.StructField("_rid", T.LongType()), T.StructField("file_id", T.IntegerType()),
+                T.StructField("line", T.LongType()), T.StructField("entry", T.StringType()),
+                T.StructField("full_url", T.StringType()),
+                T.StructField("id_derived", T.BooleanType()),
+                T.StructField("value", T.StringType())])
+            docs = spark.createDataFrame(self.driver.rows, schema)
+            parts.append(docs.withColumn("h", F.from_json("value", HEADER_SCHEMA)))
+        if not parts:
+            schema = ("_rid long, file_id int, line long, entry string, full_url string, "
+                      "id_derived boolean, value string, h struct<resourceType: string, "
+                      "id: string, meta: struct<versionId: string, lastUpdated: string>, "
+                      "identifier: string>")
+            parts.append(spark.createDataFrame([], schema))
+        allp = parts[0]
+        for p in parts[1:]:
+            allp = allp.unionByName(p)
+        deleted = [f.file_id for f in self.files if f.sf.deleted]
+        return self._persist(allp.select(
+            "_rid", "file_id", "line", "entry", "full_url", "id_derived", "value",
+            F.col("h.resourceType").alias("rtype"), F.col("h.id").alias("id"),
+            F.col("h.meta.versionId").alias("version_id"),
+            F.col("h.meta.lastUpdated").alias("last_updated"),
+            F.col("h.identifier").alias("identifier"),
+            (F.col("file_id").isin(deleted) & (F.col("_rid").bitwiseAND(F.lit(DRIVER_BIT)) == 0))
+            .alias("from_deleted")))
+
+    def _odd_lines(self, h) -> None:
+        """Lines that are not plain resources, in one collect: the rejected ones get the DuckDB
+        loader's reason from ``diagnose`` (the text stays in memory, never in a message), and
+        Bundles written as NDJSON lines are walked like JSON documents."""
+        from pyspark.sql import functions as F
+
+        by_id = {f.file_id: f for f in self.files}
+        odd = h.where("kind <> 'ok'").select("file_id", "line", "kind", "value")
+        saw = h.where("kind <> 'bad'").groupBy("file_id").agg(
+            F.lit("seen").alias("kind"), F.lit(None).cast("long").alias("line"),
+            F.max(F.col("value").rlike(REWRITE_HINT).cast("int")).cast("string").alias("value")
+        ).select("file_id", "line", "kind", "value")
+        rows = sorted(odd.unionByName(saw).collect(),
+                      key=lambda r: (r["file_id"], r["line"] or 0))
+        for r in rows:
+            f = by_id[r["file_id"]]
+            if r["kind"] == "seen":
+                f.saw_resource = True
+                self.rewrite_hint = self.rewrite_hint or r["value"] == "1"
+            elif r["kind"] == "bundle":
+                _walk_records(walk_document(orjson.loads(r["value"])), f, r["line"],
+                              self.driver)
+            else:
+                reason, rtype, rid = diagnose(r["value"].encode("utf-8", "surrogatepass"))
+                if reason == "missing resourceType":
+                    f.untyped += 1
+                else:
+                    f.other_bad += 1
+                f.rejected += 1
+                self.errors.append(RejectedRecord(f.sf.display, r["line"], None, rtype, rid,
+                                                  reason))
+
+    # -- views, rejections, versions -------------------------------------------------------
+    def _view_rows(self, view, parsed):
+        from pyspark.sql import functions as F
+
+        src = parsed.where((F.col("rtype") == view.resource) & ~F.col("from_deleted")).select(
+            "_rid", F.from_json("value", read_schema(view)).alias("r"))
+        name = f"_bmc_lake_{view.name}_{uuid.uuid4().hex[:8]}"
+        src.createOrReplaceTempView(name)
+        rows = self.spark.sql(view_sql(view, name))
+        out = self._persist(rows.select("_rid", *[f"`{c.name}`" for c in view.columns]))
+        self.say(f"view {view.name} built")
+        return out
+
+    def _required(self, view_rows) -> dict[int, str]:
+        """_rid -> reason for resources a table cannot take (``Ingestor._check_required``:
+        the first table in declaration order names the reason), in one job."""
+        from pyspark.sql import functions as F
+
+        parts, reasons = [], []
+        for v in self.views:
+            cols = [c.name for c in v.columns if any(n == "required" for n, _ in c.tags)]
+            if not cols:
+                continue
+            cond = F.lit(False)
+            for c in cols:
+                cond = cond | F.col(f"`{c}`").isNull()
+            parts.append(view_rows[v.name].where(cond).select(
+                "_rid", F.lit(len(reasons)).alias("k")))
+            reasons.append(f"table {v.name} needs {', '.join(cols)}; the resource has none "
+                           f"(e.g. no subject)")
+        if not parts:
+            return {}
+        both = parts[0]
+        for p in parts[1:]:
+            both = both.unionByName(p)
+        return {r["_rid"]: reasons[r["k"]] for r in
+                both.groupBy("_rid").agg(F.min("k").alias("k")).collect()}
+
+    def _settle(self, parsed, rejected: dict[int, str]):
+        """``resource`` with its status, and ``deletion`` with ``applied`` (etl.versions)."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        spark = self.spark
+        dels = parsed.where("from_deleted").select(
+            "_rid", F.lit(LOAD_ID).alias("load_id"), "file_id", "line", "entry",
+            F.col("rtype").alias("resource_type"), "id")
+        if self.driver.deletions:
+            dels = dels.unionByName(spark.createDataFrame(
+                [(r, LOAD_ID, fid, ln, e, t, i) for r, fid, ln, e, t, i in self.driver.deletions],
+                "_rid long, load_id int, file_id int, line long, entry string, "
+                "resource_type string, id string"))
+        has_deletions = bool(self.driver.deletions) or any(f.sf.deleted for f in self.files)
+        if has_deletions:
+            dels = self._persist(dels)
+        res = parsed.where(~F.col("from_deleted")).select(
+            "_rid", "file_id", "line", "entry", "rtype", "id", "id_derived", "version_id",
+            "last_updated", F.xxhash64("value").cast("decimal(20,0)").alias("content_hash"),
+            "full_url")
+        if rejected:
+            rej = spark.createDataFrame(list(rejected.items()), "_rid long, why string")
+            res = res.join(F.broadcast(rej), "_rid", "left")
+        else:
+            res = res.withColumn("why", F.lit(None).cast("string"))
+        order = Window.partitionBy("rtype", "id", F.col("why").isNull()).orderBy(
+            F.expr("try_cast(version_id AS BIGINT)").desc_nulls_last(),
+            F.expr("try_cast(last_updated AS TIMESTAMP)").desc_nulls_last(),
+            F.col("_rid").desc())
+        last_del = (dels.where("id IS NOT NULL").groupBy("resource_type", "id")
+                    .agg(F.max("_rid").alias("del_rid"))
+                    .withColumnRenamed("resource_type", "rtype"))
+        ranked = res.withColumn("rn", F.row_number().over(order)).join(
+            last_del, ["rtype", "id"], "left")
+        status = ranked.select(
+            "*", F.when(F.col("why").isNotNull(), F.lit("rejected"))
+            .when(F.col("rn") > 1, F.lit("superseded"))
+            .when(F.col("del_rid").isNotNull() & (F.col("del_rid") > F.col("_rid")),
+                  F.lit("deleted"))
+            .otherwise(F.lit("current")).alias("status")).drop("rn", "del_rid")
+        status = self._persist(status)
+        by_id = {f.file_id: f for f in self.files}
+        for r in [] if not rejected else status.where("why IS NOT NULL").select(
+                "file_id", "line", "entry", "rtype", "id", "why").collect():
+            f = by_id[r["file_id"]]
+            f.records -= 1
+            f.rejected += 1
+            self.errors.append(RejectedRecord(f.sf.display, r["line"], r["entry"], r["rtype"],
+                                              r["id"], r["why"]))
+        if not has_deletions:
+            return status, dels.withColumn("applied", F.lit(False))
+        gone = (status.where("status = 'deleted'").select(
+            F.col("rtype").alias("resource_type"), "id", F.col("_rid").alias("winner")))
+        deletions = dels.join(gone, ["resource_type", "id"], "left").select(
+            *dels.columns, (F.col("winner").isNotNull() & (F.col("winner") < F.col("_rid")))
+            .alias("applied"))
+        return status, self._persist(deletions)
+
+    def _current(self, view_rows, status, counts):
+        """Each view's rows of current resources only."""
+        from pyspark.sql import functions as F
+
+        if all(r["status"] == "current" for r in counts["resources"]):
+            return dict(view_rows)
+        lost = self._persist(status.where("status <> 'current'").select("_rid"))
+        return {name: rows.join(F.broadcast(lost), "_rid", "left_anti")
+                for name, rows in view_rows.items()}
+
+    # -- references --------------------------------------------------------------------------
+    def _identifiers(self, parsed):
+        """``resource_identifier``: (_rid, system, value) of every resource's identifiers."""
+        from pyspark.sql import functions as F
+
+        one = "struct<system: string, value: string>"
+        ids = parsed.where("identifier IS NOT NULL AND NOT from_deleted").select(
+            "_rid", F.when(F.ltrim("identifier").startswith("["),
+                           F.from_json("identifier", f"array<{one}>"))
+            .otherwise(F.array(F.from_json("identifier", one))).alias("ids"))
+        return (ids.select("_rid", F.explode("ids").alias("i")).select(
+            "_rid", F.col("i.system").alias("system"), F.col("i.value").alias("value"))
+            .where("value IS NOT NULL"))
+
+    def _ref_columns(self, view):
+        return [c for c in view.columns if c.is_reference_key]
+
+    def _rewrite_references(self, rows, status, identifiers):
+        """What ``getReferenceKey()`` could not resolve from the text alone
+        (etl.references.rewrite): urn:uuid / fullUrl, conditional, ``#contained``."""
+        from pyspark.sql import functions as F
+
+        if not self.rewrite_hint and not self.driver.rows:
+            return rows
+        spark = self.spark
+        looks = _UNRESOLVED.format(c="ref") + " OR ref LIKE '#%'"
+        cands = None
+        for v in self.views:
+            for c in self._ref_columns(v):
+                col = F.col(f"`{c.name}`")
+                refs = rows[v.name].select((F.explode(col) if c.collection else col).alias("ref"))
+                refs = refs.where(f"ref IS NOT NULL AND ({looks})")
+                cands = refs if cands is None else cands.unionByName(refs)
+        if cands is None:
+            return rows
+        found = [r["ref"] for r in cands.distinct().collect()]
+        self.say(f"candidates {len(found)}")
+        if not found:
+            return rows
+        self.say(f"resolving {len(found)} distinct references")
+        mapping = self._resolve(found, status, identifiers)
+        m = spark.createDataFrame([(mapping,)], "m map<string, string>")
+        out = {}
+        for v in self.views:
+            cols = self._ref_columns(v)
+            if not cols:
+                out[v.name] = rows[v.name]
+                continue
+            df = rows[v.name].crossJoin(F.broadcast(m))
+            for c in cols:
+                name = quote_ident(c.name).replace('"', "`")
+                types = ", ".join("'" + t + "'" for t in c.reference_types)
+                new = ("CASE WHEN try_element_at(m, {x}) IS NOT NULL THEN try_element_at(m, {x}) "
+                       "WHEN {x} LIKE '#%' THEN concat(resource_key, {x}) ELSE {x} END")
+                keep = ("TRUE" if not types else
+                        f"({{n}} IS NULL OR {_UNRESOLVED.format(c='{n}')} OR {{n}} LIKE '%#%' "
+                        f"OR split_part({{n}}, '/', 1) IN ({types}))")
+                if c.collection:
+                    expr = (f"filter(transform({name}, x -> {new.format(x='x')}), "
+                            f"n -> {keep.format(n='n')})")
+                else:
+                    n_sql = new.format(x=name)
+                    expr = f"CASE WHEN {keep.format(n=f'({n_sql})')} THEN {n_sql} END"
+                df = df.withColumn(c.name, F.expr(expr))
+            out[v.name] = df.drop("m")
+        return out
+
+    def _resolve(self, refs: list[str], status, identifiers) -> dict[str, str]:
+        """ref -> ``Type/id`` where exactly one current resource matches (``_MAP``)."""
+        from pyspark.sql import functions as F
+
+        spark = self.spark
+        current = status.where("status = 'current'").select(
+            "_rid", "rtype", F.concat_ws("/", "rtype", "id").alias("key"), "full_url")
+        out: dict[str, str] = {}
+        urls = [r for r in refs if r.startswith("urn:") or "?" not in r]
+        if urls:
+            u = spark.createDataFrame([(r,) for r in urls], "ref string")
+            for r in (current.join(u, current.full_url == u.ref).groupBy("ref")
+                      .agg(F.countDistinct("key").alias("n"), F.first("key").alias("key"))
+                      .where("n = 1").collect()):
+                out[r["ref"]] = r["key"]
+        conds = []
+        for ref in refs:
+            if "?" not in ref or "identifier=" not in ref:
+                continue
+            rtype = ref.split("?", 1)[0]
+            rtype = rtype if rtype.isalpha() else None
+            ident = ""
+            for part in ref.split("?", 1)[1].split("&"):
+                if part.startswith("identifier="):
+                    ident = part[len("identifier="):]
+                    break
+            ident = ident.replace("%7C", "|").replace("%7c", "|")
+            system, sep, value = ident.partition("|")
+            if not sep:
+                system, value = None, ident
+            conds.append((ref, rtype, system, value))
+        if conds:
+            c = spark.createDataFrame(conds, "ref string, ctype string, csystem string, "
+                                             "cvalue string")
+            j = (c.join(identifiers, (identifiers.value == c.cvalue)
+                        & (c.csystem.isNull() | (c.csystem == "")
+                           | (identifiers.system == c.csystem)))
+                 .join(current, "_rid").where("rtype = ctype"))
+            for r in (j.groupBy("ref").agg(F.countDistinct("key").alias("n"),
+                                           F.first("key").alias("key"))
+                      .where("n = 1").collect()):
+                out[r["ref"]] = r["key"]
+        return out
+
+    def _unresolved(self, rows, status):
+        """``unresolved_reference`` (``references.list_unresolved`` on a new database)."""
+        from pyspark.sql import functions as F
+
+        parts = []
+        for v in self.views:
+            for c in self._ref_columns(v):
+                col = F.col(f"`{c.name}`")
+                parts.append(rows[v.name].select(
+                    F.lit(v.name).alias("table_name"), F.lit(c.name).alias("column_name"),
+                    "_rid", (F.explode(col) if c.collection else col).alias("reference")))
+        schema = "table_name string, column_name string, _rid long, reference string"
+        refs = self.spark.createDataFrame([], schema)
+        for p in parts:
+            refs = refs.unionByName(p)
+        refs = refs.where("reference IS NOT NULL").distinct()
+        keys = status.where("status = 'current'").select(
+            F.concat_ws("/", "rtype", "id").alias("reference")).distinct()
+        looks = _UNRESOLVED.format(c="reference")
+        unres = refs.where(looks).withColumn("reason", F.lit("unresolvable"))
+        missing = (refs.where(f"NOT ({looks}) AND reference NOT LIKE '%#%'")
+                   .join(keys, "reference", "left_anti")
+                   .withColumn("reason", F.lit("target not loaded")))
+        return self._persist(unres.unionByName(missing).select(
+            "table_name", "column_name", "_rid", "reference", "reason"))
+
+    # -- provenance rows on the driver ----------------------------------------------------
+    def _finish_files(self, counts) -> None:
+        by_id = {f.file_id: f for f in self.files}
+        for r in counts["resources"]:
+            self.summary.by_type.setdefault(r["rtype"], Counter())[r["status"]] += r["count"]
+            if not r["driver"]:  # NDJSON lines (driver records were counted while walked)
+                by_id[r["file_id"]].records += r["count"]
+        for r in counts["deletions"]:
+            self.summary.deletions += r["count"]
+            if r["status"] == "applied":
+                self.summary.deletions_applied += r["count"]
+            if not r["driver"]:
+                by_id[r["file_id"]].saw_resource = True
+        for f in self.files:
+            if f.kind == "ndjson" and not f.saw_resource and f.other_bad == 0 and f.untyped > 0:
+                f.non_resource = True
+            if f.non_resource:
+                f.rejected = 0
+                self.errors = [e for e in self.errors if e.file != f.sf.display]
+                self.summary.non_resource_files.append(f.sf.display)
+            self.summary.files_read += 1
+            self.summary.bytes_read += f.sf.size
+            self.summary.rejected += f.rejected
+            if f.sf.export_error:
+                self.summary.export_errors += f.records
+
+    def _summarise_errors(self) -> None:
+        errs = sorted(self.errors, key=lambda e: (e.file, e.line if e.line is not None else -1,
+                                                  e.entry or ""))
+        self.errors = errs
+        self.summary.rejected_records = errs[:10]
+        self.summary.rejected_sample = [str(e) for e in errs[:10]]
+
+    def _source_file_df(self):
+        rows = [(f.file_id, LOAD_ID, str(f.sf.path), f.kind, f.sf.size, f.mtime_ns, f.sha256,
+                 f.lines if f.kind == "ndjson" else None, f.blank_lines, f.records, f.rejected,
+                 f.non_resource, f.sf.deleted, f.sf.export_error) for f in self.files]
+        return self.spark.createDataFrame(rows, _spark_schema(self.types["source_file"]))
+
+    def _load_run_df(self):
+        s = self.summary
+        rows = [(LOAD_ID, self.started_wall, dt.datetime.now(dt.UTC), json.dumps(
+            {"validate": False, "strict": False, "keep_raw": False, "engine": "spark"}),
+            s.files_read, 0, s.bytes_read, sum(sum(c.values()) for c in s.by_type.values()),
+            s.rejected)]
+        return self.spark.createDataFrame(rows, _spark_schema(self.types["load_run"]))
+
+    def _load_error_df(self):
+        rows = [(LOAD_ID, e.file, e.line, e.entry, e.resource_type, e.resource_id, e.reason)
+                for e in self.errors]
+        return self.spark.createDataFrame(rows, _spark_schema(self.types["load_error"]))
+
+    def _full_url_df(self, status):
+        return status.where("full_url IS NOT NULL AND status <> 'rejected'").select(
+            "_rid", "full_url")
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write(self, table: str, df) -> ExportedTable:
+        """One table folder as export.py lays it out, columns cast to its exported types.
+        Rows are counted from the written files' footers (no second pass over the data)."""
+        from pyspark.sql import functions as F
+
+        cols = self.types[table]
+        df = df.select(*[F.col(f"`{n}`").cast(_spark_type(t)).alias(n) for n, t in cols])
+        target = self.staging / table
+        key = _patient_key_column(table, [n for n, _ in cols])
+        if key is not None:
+            shard = shard_expression(f"coalesce(`{key}`, '')")
+            df.withColumn(SHARD_COLUMN, F.expr(shard)).write \
+                .partitionBy(SHARD_COLUMN).option("compression", "zstd").parquet(str(target))
+            rows = _parquet_rows(target)
+            if rows:
+                self.say(f"written {table}")
+                return ExportedTable(table, rows, True, tuple(cols))
+            shutil.rmtree(target)  # no rows: one unpartitioned file keeps the schema
+        df.coalesce(1).write.option("compression", "zstd").parquet(str(target))
+        out = ExportedTable(table, _parquet_rows(target), False, tuple(cols))
+        self.say(f"written {table}")
+        return out
+
+    def _manifest(self, tables: list[ExportedTable]) -> None:
+        (self.staging / MANIFEST).write_text(json.dumps({
+            "format": "bmc-cohort parquet export 1",
+            "shard_column": SHARD_COLUMN,
+            "tables": [{"name": t.name, "rows": t.rows, "partitioned": t.partitioned,
+                        "columns": [list(c) for c in t.columns]} for t in tables],
+        }, indent=1) + "\n", encoding="utf-8")
+
+
+# -- types -------------------------------------------------------------------------------------
+
+def _duckdb_types(views) -> dict[str, list[tuple[str, str]]]:
+    """Each table's columns and types exactly as ``bmc export`` writes them (read from an
+    empty in-memory DuckDB with the loader's schema, through export.py's select list)."""
+    import duckdb
+
+    from etl.store import ensure_schema
+
+    con = duckdb.connect()
+    try:
+        ensure_schema(con, views)
+        out = {}
+        for table in [v.name for v in views] + list(PROVENANCE):
+            cols = [(r[0], r[1]) for r in con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                [table]).fetchall()]
+            described = con.execute(
+                f"DESCRIBE SELECT {_select_list(cols)} FROM {quote_ident(table)}").fetchall()
+            out[table] = [(r[0], r[1]) for r in described]
+        return out
+    finally:
+        con.close()
+
+
+_SIMPLE = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "DOUBLE": "double",
+           "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP WITH TIME ZONE": "timestamp",
+           "SMALLINT": "smallint", "FLOAT": "float"}
+
+
+def _spark_type(duck: str) -> str:
+    """A Spark SQL type for an exported DuckDB type (the ones the lake uses)."""
+    t = duck.upper()
+    if t.endswith("[]"):
+        return f"array<{_spark_type(duck[:-2])}>"
+    if t.startswith("DECIMAL"):
+        return t.lower()
+    if t in _SIMPLE:
+        return _SIMPLE[t]
+    raise ValueError(f"no Spark type for the DuckDB type {duck}")
+
+
+def _parquet_rows(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet"))
+
+
+def _spark_schema(cols: list[tuple[str, str]]) -> str:
+    return ", ".join(f"`{n}` {_spark_type(t)}" for n, t in cols)
+
+
+__all__ = ["LakeError", "LakeSummary", "RejectedRecord", "load_lake"]
