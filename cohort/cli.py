@@ -41,7 +41,7 @@ app = typer.Typer(
          "changed), 2 usage error, 3 loaded with some records rejected.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # stdout is scripted: never wrap lines
 _state = {"verbose": False}
 
 
@@ -299,6 +299,29 @@ def demo(
     }, indent=2))
 
 
+# -- engines (the commands that read the tables) ------------------------------------------------
+_ENGINE_HELP = ("duckdb (default; --db is a database file) | spark (--db is a Parquet lake "
+                "folder written by `bmc export` or `bmc load --engine spark`; the bmc_* "
+                "tables are stored there and reused while up to date).")
+
+
+def _on_spark(master: str, conf: list[str] | None, job):
+    """Run ``job(spark)`` in a Spark session started for this command and stopped after."""
+    from etl.spark.session import parse_conf, spark_run
+
+    try:
+        settings = parse_conf(conf)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    with spark_run(master, settings) as spark:
+        return job(spark)
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
+
+
 # -- report -------------------------------------------------------------------------------------
 @app.command()
 def report(
@@ -314,6 +337,11 @@ def report(
                                                   "a CSV with patient_id (and paper_patient, "
                                                   "e.g. sample_bundles/roles.csv) or one id per "
                                                   "line.")] = None,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
+    spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")
+                            ] = "local[*]",
+    spark_conf: Annotated[list[str] | None, typer.Option(
+        help="A Spark setting key=value (repeatable).")] = None,
 ) -> None:
     """Reproduce the paper's analyses from DB and write the published-vs-reproduced report.
 
@@ -329,9 +357,18 @@ def report(
     except ValueError:
         err.print(f"[red]error:[/red] --cutoff {cutoff!r}: expected a date YYYY-MM-DD")
         raise typer.Exit(EXIT_USAGE) from None
+    def progress(msg: str) -> None:
+        err.print(f"report: {msg}")
+
     with _errors():
-        _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut,
-                                  progress=lambda msg: err.print(f"report: {msg}"))
+        _check_engine(engine)
+        if engine == "spark":
+            from .outcomes.spark import write_report_spark
+
+            _, written = _on_spark(spark_master, spark_conf, lambda spark: write_report_spark(
+                spark, db, out_dir, ids_file=ids, cutoff=cut, progress=progress))
+        else:
+            _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut, progress=progress)
     err.print(f"report: {len(written)} files in {out_dir}")
     out.print(str(written["html"]))
 
@@ -405,28 +442,6 @@ def _open(db: Path):
     con = open_database(db)
     check_loaded(con, str(db))
     return con
-
-
-_ENGINE_HELP = ("duckdb (default; --db is a database file) | spark (--db is a Parquet lake "
-                "folder written by `bmc export` or `bmc load --engine spark`; the bmc_* "
-                "tables are stored there and reused while up to date).")
-
-
-def _on_spark(master: str, conf: list[str] | None, job):
-    """Run ``job(spark)`` in a Spark session started for this command and stopped after."""
-    from etl.spark.session import parse_conf, spark_run
-
-    try:
-        settings = parse_conf(conf)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    with spark_run(master, settings) as spark:
-        return job(spark)
-
-
-def _check_engine(engine: str) -> None:
-    if engine not in ("duckdb", "spark"):
-        raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
 
 
 # Options shared by the commands that read the tables (declared once).
