@@ -44,31 +44,51 @@ from .screen import SCREEN_COLUMNS, ScreenResult
 _SPARK_TYPES = {"DOUBLE": "double", "INTEGER": "int", "BOOLEAN": "boolean", "VARCHAR": "string"}
 
 
+#: What each Spark application's temporary views currently hold, so that registering the
+#: same lake again (every ``lake_engine`` call: evidence, check, report in one notebook or
+#: test session) does not re-read ~35 Parquet footers: ``app id -> (folder, fingerprint)``
+#: for the lake's own tables, ``app id -> (folder, _cohort.json text)`` for the stored
+#: ``bmc_*`` tables. A stage run replaces ``bmc_*`` views, so it forgets the second.
+_LAKE_VIEWS: dict[str, tuple[str, str]] = {}
+_STORED_VIEWS: dict[str, tuple[str, str]] = {}
+
+
+def _app(spark) -> str:
+    return spark.sparkContext.applicationId
+
+
 def register_export(spark, folder: str | Path) -> list[str]:
-    """Register every table folder of an export as a temporary view; returns their names."""
+    """Register every table folder of a lake (and the ``bmc_*`` tables a Spark run stored
+    there) as temporary views; returns their names. Views already registered from the same,
+    unchanged lake in this application are kept."""
     root = Path(folder)
     if not (root / MANIFEST).is_file():
         raise DatabaseError(f"{folder}: not a Parquet export (no {MANIFEST}); with --engine "
                             f"spark, --db is a folder written by "
                             f"`bmc export --db FILE --out {folder}`")
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    names = []
-    for table in manifest["tables"]:
-        df = spark.read.parquet(str(root / table["name"]))
-        if SHARD_COLUMN in df.columns:
-            df = df.drop(SHARD_COLUMN)
-        df.createOrReplaceTempView(table["name"])
-        names.append(table["name"])
+    names = [t["name"] for t in manifest["tables"]]
     missing = [t for t in REQUIRED_TABLES if t not in names]
     if missing:
         raise DatabaseError(f"{folder}: the export has no {', '.join(missing)}; export a "
                             f"loaded database with `bmc export --db FILE --out DIR`")
+    key = str(root.resolve())
+    current = (key, lake_fingerprint(root))
+    if _LAKE_VIEWS.get(_app(spark)) != current:
+        for name in names:
+            df = spark.read.parquet(str(root / name))
+            if SHARD_COLUMN in df.columns:
+                df = df.drop(SHARD_COLUMN)
+            df.createOrReplaceTempView(name)
+        _LAKE_VIEWS[_app(spark)] = current
     built = stored_build(root)
-    for table in (built or {}).get("tables", []):
-        if (root / table).is_dir():
+    stored = [t for t in (built or {}).get("tables", []) if (root / t).is_dir()]
+    text = (root / BUILD_MANIFEST).read_text(encoding="utf-8") if built else ""
+    if stored and _STORED_VIEWS.get(_app(spark)) != (key, text):
+        for table in stored:
             spark.read.parquet(str(root / table)).createOrReplaceTempView(table)
-            names.append(table)
-    return names
+        _STORED_VIEWS[_app(spark)] = (key, text)
+    return names + stored
 
 
 def register_reference(spark) -> dict[str, int]:
@@ -143,6 +163,7 @@ def run_group_spark(spark, group: str, params: Mapping[str, Any],
     read more than once first, see :func:`materialised_parts`)."""
     info = RunInfo()
     register_reference(spark)
+    _STORED_VIEWS.pop(_app(spark), None)  # the bmc_* views are about to hold this run's rows
     for stage in stages(group, folder):
         missing = [p for p in stage.params if p not in params]
         if missing:
@@ -299,6 +320,8 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
         "groups": list(groups),
         "tables": tables,
     }, indent=1) + "\n", encoding="utf-8")
+    _STORED_VIEWS[_app(spark)] = (str(root.resolve()),
+                                  (root / BUILD_MANIFEST).read_text(encoding="utf-8"))
     return []
 
 
