@@ -372,6 +372,11 @@ class _Build:
             current_rows = self._current(view_rows, status, counts)
             identifiers = self._identifiers(parsed)
             current_rows = self._rewrite_references(current_rows, status, identifiers)
+            changed = [n for n, rows in current_rows.items() if rows is not view_rows[n]]
+            if changed:  # materialised once: the reference pass and the writes both read them
+                with ThreadPoolExecutor(THREADS) as jobs:
+                    done = list(jobs.map(lambda n: self._persist(current_rows[n]), changed))
+                current_rows.update(zip(changed, done, strict=True))
             self.say("writing the lake")
             resource = status.select(
                 "_rid", F.lit(LOAD_ID).alias("load_id"), "file_id", "line", "entry",
@@ -789,8 +794,8 @@ class _Build:
         missing = (refs.where(f"NOT ({looks}) AND reference NOT LIKE '%#%'")
                    .join(keys, "reference", "left_anti")
                    .withColumn("reason", F.lit("target not loaded")))
-        return self._persist(unres.unionByName(missing).select(
-            "table_name", "column_name", "_rid", "reference", "reason"))
+        return unres.unionByName(missing).select(
+            "table_name", "column_name", "_rid", "reference", "reason")
 
     # -- provenance rows on the driver ----------------------------------------------------
     def _finish_files(self, counts) -> None:
