@@ -78,29 +78,59 @@ def _progress() -> Progress:
 def load(
     paths: Annotated[list[str], typer.Argument(help="FHIR files, folders or globs: Bundles, "
                                                      "NDJSON (.ndjson/.jsonl, .gz), manifests.")],
-    db: Annotated[Path, typer.Option(help="DuckDB database file (created if missing).")],
+    db: Annotated[Path, typer.Option(help="DuckDB database file (created if missing); with "
+                                          "--engine spark, the Parquet lake folder to write.")],
     validate: Annotated[bool, typer.Option(help="Validate every resource against FHIR R4 "
                                                 "(fhir.resources R4B), on all cores.")] = False,
     strict: Annotated[bool, typer.Option(help="Reject the whole load on the first bad record.")] = False,
     keep_raw: Annotated[bool, typer.Option(help="Also keep each resource's JSON in resource_raw "
                                                 "(slower, much larger).")] = False,
+    engine: Annotated[str, typer.Option(help="duckdb (default: load into the database file) | "
+                                             "spark (build the Parquet lake `bmc export` "
+                                             "writes, straight from the files).")] = "duckdb",
+    overwrite: Annotated[bool, typer.Option(help="--engine spark: replace the lake at --db "
+                                                 "as a whole.")] = False,
+    spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")
+                            ] = "local[*]",
+    spark_conf: Annotated[list[str] | None, typer.Option(
+        help="A Spark setting key=value (repeatable).")] = None,
 ) -> None:
     """Load FHIR exports into DB in one transaction (re-loading the same input changes nothing).
 
+    With --engine spark, DB is a new Parquet lake folder (the layout of `bmc export`), written
+    whole or not at all; every other command reads it with --engine spark.
     Exit codes: 0 all loaded, 1 failure (database unchanged), 2 usage error,
     3 loaded but some records rejected (listed in the load_error table).
     """
     from etl.load import LoadOptions
     from etl.load import load as run_load
 
-    with _errors(), _progress() as bar:
-        task = bar.add_task("loading", total=None)
+    with _errors():
+        _check_engine(engine)
+        if engine == "spark":
+            given = [flag for flag, on in (("--validate", validate), ("--strict", strict),
+                                           ("--keep-raw", keep_raw)) if on]
+            if given:
+                raise UsageError(f"{', '.join(given)}: DuckDB loads only (not with --engine "
+                                 f"spark)")
+            from etl.spark.load import load_lake
 
-        def progress(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=Path(name).name[:30])
+            result = _on_spark(spark_master, spark_conf, lambda spark: load_lake(
+                spark, paths, db, overwrite=overwrite,
+                progress=lambda msg: err.print(f"load: {msg}", markup=False)))
+        else:
+            if overwrite:
+                raise UsageError("--overwrite: Spark lakes only (a DuckDB load never replaces "
+                                 "the database; re-loading the same input changes nothing)")
+            with _progress() as bar:
+                task = bar.add_task("loading", total=None)
 
-        result = run_load(db, paths, LoadOptions(validate=validate, strict=strict,
-                                                 keep_raw=keep_raw), progress)
+                def progress(done: int, total: int, name: str) -> None:
+                    bar.update(task, completed=done, total=total,
+                               description=Path(name).name[:30])
+
+                result = run_load(db, paths, LoadOptions(validate=validate, strict=strict,
+                                                         keep_raw=keep_raw), progress)
     _print_load(result)
     raise typer.Exit(EXIT_PARTIAL if result.rejected else EXIT_OK)
 
@@ -127,7 +157,8 @@ def _print_load(r) -> None:
         err.print(f"  rejected: {line}")
     if r.rejected > len(r.rejected_sample):
         err.print(f"  ... {r.rejected - len(r.rejected_sample)} more in table load_error")
-    err.print(f"{r.bytes_read / 1e6:.1f} MB in {r.seconds:.2f} s ({r.mb_per_s:.0f} MB/s)")
+    rate = f"{r.mb_per_s:.0f}" if r.mb_per_s >= 10 else f"{r.mb_per_s:.2g}"
+    err.print(f"{r.bytes_read / 1e6:.1f} MB in {r.seconds:.2f} s ({rate} MB/s)")
 
 
 # -- tables -------------------------------------------------------------------------------------

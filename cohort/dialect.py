@@ -245,6 +245,10 @@ def rule_unnest_pair(node: exp.Expression) -> exp.Expression:
     node.set("expressions", projections)
     shifted = exp.alias_(exp.Add(this=exp.column(zero), expression=exp.Literal.number(1)),
                          ix.alias)
+    # sqlglot's transform does not descend into a node it replaced: a nested level (forEach
+    # inside forEach) is translated here, or it would stay two generators, which Spark 4
+    # runs as a cross product of the item and position lists.
+    node.set("from_", node.args["from_"].transform(rule_unnest_pair, copy=False))
     return exp.select(exp.Star(), shifted).from_(node.subquery())
 
 
@@ -434,7 +438,21 @@ def parse_duckdb(sql: str) -> exp.Expression:
 def apply_rules(tree: exp.Expression) -> exp.Expression:
     for rule in RULES:
         tree = tree.transform(rule, copy=False)
+    _lint_generators(tree)
     return tree
+
+
+def _lint_generators(tree: exp.Expression) -> None:
+    """No SELECT may be left with two generators: Spark 4 runs them as a cross product where
+    DuckDB zips them (a silent row multiplication, found in a nested forEach)."""
+    for select in tree.find_all(exp.Select):
+        gens = [e for e in select.expressions
+                if isinstance(e, exp.Explode | exp.Unnest | exp.Posexplode)
+                or (isinstance(e, exp.Alias | exp.Aliases)
+                    and isinstance(e.this, exp.Explode | exp.Unnest | exp.Posexplode))]
+        if len(gens) > 1:
+            raise DialectError(f"unnest at {_where(select)}: {len(gens)} generators left in "
+                               f"one SELECT after translation (Spark would cross them)")
 
 
 @cache

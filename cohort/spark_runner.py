@@ -34,7 +34,7 @@ from etl.spark.session import error_message
 
 from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result, queries_digest
 from .dialect import DialectError, to_spark
-from .engine import SparkEngine, spark_args
+from .engine import SparkEngine, like_duckdb, spark_args
 from .errors import DatabaseError, QueryError
 from .parameters import BY_NAME, resolve
 from .reference import REFERENCE_FILES, load_reference
@@ -221,9 +221,9 @@ def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
 def read_cohort_spark(spark, values: Mapping[str, Any], info: RunInfo | None = None
                       ) -> CohortResult:
     """The cohort result from the registered ``bmc_*`` tables as they stand."""
-    issues = spark.sql(to_spark(_LAB_ISSUES),
-                       args=_args(values, ("result_statuses",))).toPandas()
-    return cohort_result(spark.sql(COHORT_SQL).toPandas(), spark.sql(FUNNEL_SQL).toPandas(),
+    issues = _pandas(spark.sql(to_spark(_LAB_ISSUES),
+                               args=_args(values, ("result_statuses",))))
+    return cohort_result(_pandas(spark.sql(COHORT_SQL)), _pandas(spark.sql(FUNNEL_SQL)),
                          issues, values, info)
 
 
@@ -243,8 +243,8 @@ def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
         if store:
             info.notes.extend(store_tables(spark, export, cohort.params, ("cohort", "screen"),
                                            ("screen",) if reused else None))
-    screen = spark.sql(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen "
-                       f"ORDER BY rank").toPandas()
+    screen = _pandas(spark.sql(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen "
+                               f"ORDER BY rank"))
     counts = {t: int((screen.tier == t).sum()) for t in ("1", "2", "excluded")}
     return ScreenResult(screen, counts, cohort, cohort.notes + info.notes,
                         {**cohort.timings, **info.timings})
@@ -364,4 +364,9 @@ def check_spark(spark, folder: str | Path, truth_csv: str | Path,
 
 def table_pandas(spark, table: str) -> pd.DataFrame:
     """A (small) registered table as pandas, for tests and reports."""
-    return spark.table(table).toPandas()
+    return _pandas(spark.table(table))
+
+
+def _pandas(df) -> pd.DataFrame:
+    """A small Spark result as pandas with DuckDB's dtypes (integers with NULLs stay integers)."""
+    return like_duckdb(df.toPandas(), df.schema)

@@ -41,12 +41,28 @@ TEXT_CASES = [
     ("SELECT json_extract_string(j, '$.a') FROM t", "SELECT GET_JSON_OBJECT(j, '$.a') FROM t"),
     ("SELECT *, unnest(x) AS it, unnest(range(1, coalesce(len(x), 0) + 1)) AS ix FROM t",
      "SELECT *, ix__0 + 1 AS ix FROM ( SELECT *, POSEXPLODE(x) AS (ix__0, it) FROM t )"),
+    # a forEach inside a forEach: both levels become one generator each
+    ("SELECT * FROM (SELECT *, unnest(c.y) AS it2, unnest(range(1, len(c.y) + 1)) AS ix2 "
+     "FROM (SELECT *, unnest(x) AS c, unnest(range(1, len(x) + 1)) AS ix1 FROM t))",
+     "SELECT * FROM ( SELECT *, ix2__0 + 1 AS ix2 FROM ( SELECT *, POSEXPLODE(c.y) AS "
+     "(ix2__0, it2) FROM ( SELECT *, ix1__0 + 1 AS ix1 FROM ( SELECT *, POSEXPLODE(x) AS "
+     "(ix1__0, c) FROM t ) ) ) )"),
 ]
 
 
 @pytest.mark.parametrize(("duck", "spark"), TEXT_CASES)
 def test_rule_text(duck, spark):
     assert " ".join(to_spark(duck).split()) == spark
+
+
+def test_two_generators_left_in_one_select_are_an_error():
+    import sqlglot
+
+    from cohort.dialect import _lint_generators
+
+    with pytest.raises(DialectError, match="2 generators left in one SELECT"):
+        _lint_generators(sqlglot.parse_one("SELECT explode(a) AS x, explode(b) AS y FROM t",
+                                           read="spark"))
 
 
 @pytest.mark.parametrize(("sql", "message"), [
