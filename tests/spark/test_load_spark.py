@@ -2,8 +2,8 @@
 `bmc load` (DuckDB) followed by `bmc export` writes -- the same declared-table rows, the same
 provenance, the same rejections -- and it is put in place atomically.
 
-Lakes are read back with DuckDB (``read_parquet``): no Spark work beyond the two builds (the
-1,000-patient export once, one small handcrafted export once)."""
+Lakes are read back with DuckDB (``read_parquet``): no Spark work beyond one build (the
+1,000-patient export and a small handcrafted one, together)."""
 from __future__ import annotations
 
 import gzip
@@ -66,62 +66,6 @@ def _assert_same_lake(duck: Path, spark: Path) -> None:
         assert _lake_rows(spark, table, cols) == _lake_rows(duck, table, cols), table
     for table in ("resource", "source_file", "load_run", "load_error", "deletion"):
         assert ours[table]["columns"] == theirs[table]["columns"], table
-
-
-# -- the 1,000-patient synthetic Bulk export --------------------------------------------------
-
-@pytest.fixture(scope="module")
-def lake_1000(spark, bulk_1000, tmp_path_factory):
-    from etl.spark.load import load_lake
-
-    out = tmp_path_factory.mktemp("lake1000") / "lake"
-    summary = load_lake(spark, [bulk_1000], out)
-    return out, summary
-
-
-def test_bulk_export_lake_equals_the_duckdb_export(lake_1000, parquet_1000):
-    lake, _ = lake_1000
-    _assert_same_lake(parquet_1000, lake)
-    assert {t: m["rows"] for t, m in _manifest(lake).items() if t in {v.name for v in VIEWS}} \
-        == {t: m["rows"] for t, m in _manifest(parquet_1000).items()
-            if t in {v.name for v in VIEWS}}
-
-
-def test_every_rid_leads_to_its_resource_and_keeps_the_load_order(lake_1000, parquet_1000):
-    """The evidence ledger joins a row's ``_rid`` to ``resource`` for file and line; tie-breaks
-    in the cohort SQL order by ``_rid``: both hold on the Spark lake as on DuckDB's."""
-    lake, _ = lake_1000
-    con = duckdb.connect()
-    for view in VIEWS:
-        (orphans,) = con.execute(
-            f"SELECT count(*) FROM read_parquet('{lake}/{view.name}/**/*.parquet') t "
-            f"LEFT JOIN read_parquet('{lake}/resource/*.parquet') r ON r._rid = t._rid "
-            f"AND r.resource_type || '/' || r.id = t.resource_key AND r.status = 'current' "
-            f"WHERE r._rid IS NULL").fetchall()[0]
-        assert orphans == 0, view.name
-
-    def order(root):
-        return [tuple(r) for r in con.execute(
-            f"SELECT resource_type, id FROM read_parquet('{root}/resource/*.parquet') "
-            f"ORDER BY _rid").fetchall()]
-    assert order(lake) == order(parquet_1000)
-    con.close()
-
-
-def test_summary_has_what_bmc_load_prints(lake_1000, duck_1000):
-    from etl.load import LoadResult
-
-    _, summary = lake_1000
-    con = duckdb.connect(str(duck_1000), read_only=True)
-    by_type = {t: {s: n} for t, s, n in con.execute(
-        "SELECT resource_type, status, count(*) FROM resource GROUP BY ALL").fetchall()}
-    con.close()
-    assert {t: dict(c) for t, c in summary.by_type.items()} == by_type
-    assert summary.files_read == 7 and summary.rejected == 0 and summary.rejected_sample == []
-    assert summary.bytes_read > 20e6 and summary.seconds > 0 and summary.mb_per_s > 0
-    # every field the CLI's load summary reads is there
-    for name in LoadResult.__dataclass_fields__:
-        assert hasattr(summary, name), name
 
 
 # -- small handcrafted exports: one behaviour each, DuckDB's result as the reference ---------
@@ -192,27 +136,90 @@ def small_export(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_lakes(spark, small_export, tmp_path_factory):
-    """(DuckDB's export, the Spark lake, the summary). The Spark lake is written over an
-    older lake, which ``overwrite`` replaces as a whole."""
+def lakes(spark, bulk_1000, small_export, tmp_path_factory):
+    """One Spark build for every test here (each build costs seconds): the 1,000-patient
+    export and the handcrafted one, loaded together by both engines -> (DuckDB's export, the
+    Spark lake, its summary, its progress messages). The Spark lake is written over an older
+    lake, which ``overwrite`` replaces as a whole."""
     from etl.export import export_parquet
     from etl.load import load
     from etl.spark.load import load_lake
 
-    work = tmp_path_factory.mktemp("smalllakes")
-    load(work / "db.duckdb", [small_export])
+    work = tmp_path_factory.mktemp("lakes")
+    load(work / "db.duckdb", [bulk_1000, small_export])
     export_parquet(work / "db.duckdb", work / "duck")
     ours = work / "spark"
     (ours / "stale_table").mkdir(parents=True)
     (ours / "_export.json").write_text("{}")
     messages: list[str] = []
-    summary = load_lake(spark, [small_export], ours, overwrite=True, progress=messages.append)
+    summary = load_lake(spark, [bulk_1000, small_export], ours, overwrite=True,
+                        progress=messages.append)
     return work / "duck", ours, summary, messages
 
 
-def test_small_export_lake_equals_the_duckdb_export(small_lakes):
-    duck, ours, _, _ = small_lakes
+def test_the_lake_equals_the_duckdb_export_of_the_same_inputs(lakes):
+    duck, ours, _, _ = lakes
     _assert_same_lake(duck, ours)
+
+
+def test_the_bulk_export_part_equals_the_duckdb_export_of_it_alone(lakes, bulk_1000,
+                                                                    parquet_1000):
+    _, ours, _, _ = lakes
+    con = duckdb.connect()
+    mine = (f"SELECT _rid FROM read_parquet('{ours}/resource/*.parquet') JOIN "
+            f"read_parquet('{ours}/source_file/*.parquet') USING (file_id) "
+            f"WHERE starts_with(path, '{Path(bulk_1000).resolve()}/')")
+    for view in VIEWS:
+        cols = ", ".join(f'"{c}"' for c in _columns(parquet_1000, view.name))
+        got = con.execute(f"SELECT {cols} FROM read_parquet('{ours}/{view.name}/**/*.parquet', "
+                          f"hive_partitioning = false) WHERE _rid IN ({mine})").fetchall()
+        want = con.execute(f"SELECT {cols} FROM read_parquet('{parquet_1000}/{view.name}/"
+                           f"**/*.parquet', hive_partitioning = false)").fetchall()
+        assert Counter(map(repr, got)) == Counter(map(repr, want)), view.name
+    con.close()
+    bulk = {r for r in _resources(ours) if str(Path(bulk_1000).resolve()) + "/" in r}
+    assert Counter(bulk) == _resources(parquet_1000)
+
+
+def test_every_rid_leads_to_its_resource_and_keeps_the_load_order(lakes):
+    """The evidence ledger joins a row's ``_rid`` to ``resource`` for file and line; tie-breaks
+    in the cohort SQL order by ``_rid``: both hold on the Spark lake as on DuckDB's."""
+    duck, ours, _, _ = lakes
+    con = duckdb.connect()
+    for view in VIEWS:
+        (orphans,) = con.execute(
+            f"SELECT count(*) FROM read_parquet('{ours}/{view.name}/**/*.parquet') t "
+            f"LEFT JOIN read_parquet('{ours}/resource/*.parquet') r ON r._rid = t._rid "
+            f"AND r.resource_type || '/' || r.id = t.resource_key AND r.status = 'current' "
+            f"WHERE r._rid IS NULL").fetchall()[0]
+        assert orphans == 0, view.name
+
+    def order(root):
+        return [tuple(r) for r in con.execute(
+            f"SELECT resource_type, id FROM read_parquet('{root}/resource/*.parquet') "
+            f"ORDER BY _rid").fetchall()]
+    assert order(ours) == order(duck)
+    con.close()
+
+
+def test_summary_has_what_bmc_load_prints(lakes):
+    from etl.load import LoadResult
+
+    duck, _, summary, _ = lakes
+    con = duckdb.connect()
+    by_type: dict = {}
+    for t, s, n in con.execute(f"SELECT resource_type, status, count(*) FROM "
+                               f"read_parquet('{duck}/resource/*.parquet') GROUP BY ALL"
+                               ).fetchall():
+        by_type.setdefault(t, {})[s] = n
+    con.close()
+    assert {t: dict(c) for t, c in summary.by_type.items()} == by_type
+    assert summary.files_read == 12 and summary.rejected == 2
+    assert len(summary.rejected_sample) == 2
+    assert summary.bytes_read > 20e6 and summary.seconds > 0 and summary.mb_per_s > 0
+    # every field the CLI's load summary reads is there
+    for name in LoadResult.__dataclass_fields__:
+        assert hasattr(summary, name), name
 
 
 def _one(root: Path, sql: str):
@@ -223,8 +230,8 @@ def _one(root: Path, sql: str):
         con.close()
 
 
-def test_the_higher_version_id_wins_over_the_later_last_updated(small_lakes):
-    _, ours, _, _ = small_lakes
+def test_the_higher_version_id_wins_over_the_later_last_updated(lakes):
+    _, ours, _, _ = lakes
     assert _one(ours, "SELECT value_quantity FROM read_parquet('{root}/observation/**/*.parquet')"
                       " WHERE resource_key = 'Observation/hb-1'") == [(12.4,)]
     assert sorted(_one(ours, "SELECT version_id, status, line FROM "
@@ -232,8 +239,8 @@ def test_the_higher_version_id_wins_over_the_later_last_updated(small_lakes):
         == [("1", "superseded", 3), ("2", "current", 1)]
 
 
-def test_a_deleted_file_removes_the_resource(small_lakes):
-    _, ours, summary, _ = small_lakes
+def test_a_deleted_file_removes_the_resource(lakes):
+    _, ours, summary, _ = lakes
     assert _one(ours, "SELECT count(*) FROM read_parquet('{root}/observation/**/*.parquet') "
                       "WHERE resource_key = 'Observation/hb-withdrawn'") == [(0,)]
     assert _one(ours, "SELECT status FROM read_parquet('{root}/resource/*.parquet') "
@@ -243,8 +250,8 @@ def test_a_deleted_file_removes_the_resource(small_lakes):
     assert (summary.deletions, summary.deletions_applied) == (1, 1)
 
 
-def test_an_observation_without_subject_is_rejected_with_the_table_rule(small_lakes):
-    _, ours, summary, _ = small_lakes
+def test_an_observation_without_subject_is_rejected_with_the_table_rule(lakes):
+    _, ours, summary, _ = lakes
     [(file, line, rtype, rid, reason)] = _one(
         ours, "SELECT file, line, resource_type, resource_id, reason FROM "
               "read_parquet('{root}/load_error/*.parquet') WHERE resource_id = 'hb-orphan'")
@@ -254,8 +261,8 @@ def test_an_observation_without_subject_is_rejected_with_the_table_rule(small_la
     assert summary.by_type["Observation"]["rejected"] == 1
 
 
-def test_a_line_cut_mid_record_is_reported_with_file_and_line(small_lakes):
-    _, ours, summary, _ = small_lakes
+def test_a_line_cut_mid_record_is_reported_with_file_and_line(lakes):
+    _, ours, summary, _ = lakes
     [(file, line, reason)] = _one(
         ours, "SELECT file, line, reason FROM read_parquet('{root}/load_error/*.parquet') "
               "WHERE reason LIKE 'invalid JSON%'")
@@ -264,32 +271,33 @@ def test_a_line_cut_mid_record_is_reported_with_file_and_line(small_lakes):
     assert any("Patient.000.ndjson line 2: invalid JSON" in s for s in summary.rejected_sample)
 
 
-def test_a_conditional_reference_resolves_to_the_one_practitioner(small_lakes):
-    _, ours, summary, _ = small_lakes
+def test_a_conditional_reference_resolves_to_the_one_practitioner(lakes):
+    _, ours, summary, _ = lakes
     [(keys,)] = _one(ours, "SELECT participant_keys FROM "
-                           "read_parquet('{root}/encounter/**/*.parquet')")
+                           "read_parquet('{root}/encounter/**/*.parquet') "
+                           "WHERE resource_key = 'Encounter/enc-1'")
     assert keys[0] == "Practitioner/pr-1"
     assert keys[1] == f"Practitioner?identifier={NPI}|0000000000"  # no match: kept, listed
     assert summary.unresolved == {"unresolvable": 1}
 
 
-def test_a_gzip_file_is_read_with_its_line_numbers(small_lakes):
-    _, ours, _, _ = small_lakes
+def test_a_gzip_file_is_read_with_its_line_numbers(lakes):
+    _, ours, _, _ = lakes
     assert _one(ours, "SELECT r.line, f.kind, f.lines FROM read_parquet('{root}/resource/*.parquet') r "
                       "JOIN read_parquet('{root}/source_file/*.parquet') f USING (file_id) "
-                      "WHERE r.resource_type = 'Encounter'") == [(1, "ndjson", 1)]
+                      "WHERE r.id = 'enc-1'") == [(1, "ndjson", 1)]
 
 
-def test_no_message_or_error_row_holds_patient_data(small_lakes):
-    _, ours, summary, messages = small_lakes
+def test_no_message_or_error_row_holds_patient_data(lakes):
+    _, ours, summary, messages = lakes
     text = "\n".join([*messages, *summary.rejected_sample, *map(str, summary.rejected_records)])
     text += repr(_one(ours, "SELECT * FROM read_parquet('{root}/load_error/*.parquet')"))
     assert PLANTED_NAME not in text and "MRN-4471" not in text
     assert messages and summary.rejected_records[0].reason
 
 
-def test_overwrite_replaces_the_old_lake_as_a_whole(small_lakes):
-    _, ours, _, _ = small_lakes
+def test_overwrite_replaces_the_old_lake_as_a_whole(lakes):
+    _, ours, _, _ = lakes
     assert not (ours / "stale_table").exists()
     assert not [p for p in ours.parent.iterdir() if p.name.startswith(".")]
     assert not list(ours.rglob("_SUCCESS")) and not list(ours.rglob("*.crc"))
