@@ -102,7 +102,8 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 def small_export(tmp_path_factory) -> Path:
     """A hospital export in miniature: two versions of one Observation, a Bulk deleted/ file,
     an Observation without subject, a line cut mid-record, a conditional reference to a
-    Practitioner, a gzip file."""
+    Practitioner, a gzip file, and a transaction Bundle (POSTs without ids referring to each
+    other by urn:uuid, a DELETE of a resource never loaded)."""
     root = tmp_path_factory.mktemp("small") / "export"
     _ndjson(root / "Patient.000.ndjson", [
         {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1961-04-02",
@@ -132,6 +133,26 @@ def small_export(tmp_path_factory) -> Path:
     ], gz=True)
     _ndjson(root / "deleted" / "Observation.000.ndjson", [
         {"resourceType": "Observation", "id": "hb-withdrawn"}])
+    patient_url = "urn:uuid:7d1f0c2e-3b7a-4f0e-9a51-2c6e8b4d9f10"
+    (root / "bundles").mkdir()
+    (root / "bundles" / "transaction.json").write_text(json.dumps({
+        "resourceType": "Bundle", "id": "tx-1", "type": "transaction", "entry": [
+            {"fullUrl": patient_url,
+             "resource": {"resourceType": "Patient", "gender": "female",
+                          "birthDate": "1958-11-20", "name": [{"family": "Lindqvist"}]},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"fullUrl": "urn:uuid:0b6d6c1e-8f0a-4a7e-b1d4-5e2f9c3a7b21",
+             "resource": {"resourceType": "Condition",
+                          "clinicalStatus": {"coding": [{
+                              "system": "http://terminology.hl7.org/CodeSystem/"
+                                        "condition-clinical", "code": "active"}]},
+                          "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                               "code": "C50.912"}]},
+                          "subject": {"reference": patient_url},
+                          "onsetDateTime": "2009-05-14"},
+             "request": {"method": "POST", "url": "Condition"}},
+            {"request": {"method": "DELETE", "url": "Procedure/proc-never-loaded"}},
+        ]}))
     return root
 
 
@@ -214,7 +235,7 @@ def test_summary_has_what_bmc_load_prints(lakes):
         by_type.setdefault(t, {})[s] = n
     con.close()
     assert {t: dict(c) for t, c in summary.by_type.items()} == by_type
-    assert summary.files_read == 12 and summary.rejected == 2
+    assert summary.files_read == 13 and summary.rejected == 2
     assert len(summary.rejected_sample) == 2
     assert summary.bytes_read > 20e6 and summary.seconds > 0 and summary.mb_per_s > 0
     # every field the CLI's load summary reads is there
@@ -245,9 +266,9 @@ def test_a_deleted_file_removes_the_resource(lakes):
                       "WHERE resource_key = 'Observation/hb-withdrawn'") == [(0,)]
     assert _one(ours, "SELECT status FROM read_parquet('{root}/resource/*.parquet') "
                       "WHERE id = 'hb-withdrawn'") == [("deleted",)]
-    assert _one(ours, "SELECT id, applied FROM read_parquet('{root}/deletion/*.parquet')") \
-        == [("hb-withdrawn", True)]
-    assert (summary.deletions, summary.deletions_applied) == (1, 1)
+    assert sorted(_one(ours, "SELECT id, applied FROM read_parquet('{root}/deletion/*.parquet')")) \
+        == [("hb-withdrawn", True), ("proc-never-loaded", False)]
+    assert (summary.deletions, summary.deletions_applied) == (2, 1)
 
 
 def test_an_observation_without_subject_is_rejected_with_the_table_rule(lakes):
@@ -279,6 +300,19 @@ def test_a_conditional_reference_resolves_to_the_one_practitioner(lakes):
     assert keys[0] == "Practitioner/pr-1"
     assert keys[1] == f"Practitioner?identifier={NPI}|0000000000"  # no match: kept, listed
     assert summary.unresolved == {"unresolvable": 1}
+
+
+def test_a_transaction_bundle_gets_derived_ids_and_urn_references_resolved(lakes):
+    _, ours, _, _ = lakes
+    patient = "Patient/7d1f0c2e-3b7a-4f0e-9a51-2c6e8b4d9f10"
+    assert _one(ours, "SELECT code, patient_key FROM read_parquet('{root}/condition/**/*.parquet') "
+                      "WHERE resource_key = 'Condition/0b6d6c1e-8f0a-4a7e-b1d4-5e2f9c3a7b21'") \
+        == [("C50.912", patient)]
+    assert sorted(_one(ours, "SELECT entry, resource_type, id_derived, line FROM "
+                             "read_parquet('{root}/resource/*.parquet') WHERE entry IS NOT NULL "
+                             "OR resource_type = 'Bundle'"), key=repr) == sorted([
+        ("entry[0]", "Patient", True, None), ("entry[1]", "Condition", True, None),
+        (None, "Bundle", False, None)], key=repr)
 
 
 def test_a_gzip_file_is_read_with_its_line_numbers(lakes):
