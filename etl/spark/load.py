@@ -56,7 +56,7 @@ from pathlib import Path
 import orjson
 
 from etl.bundles import Record, walk_document
-from etl.errors import EtlError, Location
+from etl.errors import EtlError, Location, SourceError
 from etl.export import (
     MANIFEST,
     SHARD_COLUMN,
@@ -66,6 +66,7 @@ from etl.export import (
     shard_expression,
 )
 from etl.ingest import diagnose, resource_types
+from etl.load import _looks_like_ndjson
 from etl.sources import (
     SourceFile,
     TruncatedInput,
@@ -77,6 +78,7 @@ from etl.sources import (
 )
 from etl.store import quote_ident
 
+from .session import error_message
 from .views import read_schema, view_settings, view_sql
 
 ProgressFn = Callable[[str], None]
@@ -244,11 +246,6 @@ def _walk_records(recs: Iterable[Record], f: _File, line: int | None, out: _Driv
                              rec.id_derived, rec.text.decode("utf-8")))
 
 
-def _looks_like_ndjson(data: bytes) -> bool:
-    from etl.load import _looks_like_ndjson as check
-    return check(data)
-
-
 def _read_document(f: _File, out: _DriverRows) -> None:
     """A JSON document, parsed and walked on the driver (what ``Loader._json`` does)."""
     try:
@@ -297,7 +294,6 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
     _check_out(out, overwrite)
     disc = discover(paths)
     if not disc.files:
-        from etl.errors import SourceError
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
     def say(msg: str) -> None:  # what happens, when: never a value from the data
         if progress is not None:
@@ -307,7 +303,16 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
     staging.mkdir()
     try:
         with view_settings(spark):
-            summary = _Build(spark, disc, staging, say, started, started_wall).run()
+            build = _Build(spark, disc, staging, say, started, started_wall)
+            try:
+                summary = build.run()
+            except EtlError:
+                raise
+            except Exception as e:  # a Spark job failed (e.g. a gzip file cut short)
+                if not _is_spark_error(e):
+                    raise
+                raise LakeError(f"the Spark build failed ({build.name_inputs(_root_cause(e))}); "
+                                f"nothing was written to {out}") from None
         _tidy(staging)
         _swap_in(staging, out)
     except BaseException:
@@ -317,6 +322,33 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
     summary.seconds = time.perf_counter() - started
     say(f"lake written to {out} in {summary.seconds:.1f} s")
     return summary
+
+
+def _is_spark_error(error: BaseException) -> bool:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return isinstance(error, Py4JJavaError | PySparkException)
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost Java cause (``java.io.EOFException: Unexpected end of input stream`` for
+    a gzip file cut short) and the file Spark names, without quoted values."""
+    java = getattr(error, "java_exception", None)
+    if java is None:
+        return error_message(error)
+    parts, cause = [], java
+    while cause is not None:
+        parts.append(str(cause.toString()))
+        cause = cause.getCause()
+    where = next((ln for p in parts for ln in p.splitlines() if "file" in ln.lower()
+                  and ("reading" in ln.lower() or "path" in ln.lower())), None)
+    text = parts[-1].splitlines()[0] if parts else error_message(error)
+    if where and where not in text:
+        text += "; " + where.strip()
+    return error_message(RuntimeError(text)) + (
+        "; a gzip file cut short or corrupt stops the Spark build (`bmc load` lists such "
+        "files in load_error)" if "EOFException" in text or "ZipException" in text else "")
 
 
 class _Build:
@@ -425,6 +457,14 @@ class _Build:
             kind = "deletions" if r["status"] in ("applied", "not applied") else "resources"
             out[kind].append(r)
         return out
+
+    def name_inputs(self, text: str) -> str:
+        """``text`` with the work folder's input links replaced by the files they stand for."""
+        import re
+
+        names = {f.index: f.sf.display for f in self.files}
+        return re.sub(r"(?:file:)?/*\S*/_work/inputs/(\d+)\.ndjson(?:\.gz)?\.?",
+                      lambda m: names.get(int(m.group(1)), m.group(0)), text)
 
     def _persist(self, df):
         """Materialise ``df`` and cut its lineage: the view plans are large, and every later
@@ -696,7 +736,6 @@ class _Build:
         if cands is None:
             return rows
         found = [r["ref"] for r in cands.distinct().collect()]
-        self.say(f"candidates {len(found)}")
         if not found:
             return rows
         self.say(f"resolving {len(found)} distinct references")

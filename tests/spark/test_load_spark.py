@@ -374,3 +374,20 @@ def test_a_missing_input_is_a_source_error(spark, tmp_path):
     with pytest.raises(SourceError, match="no such file or folder"):
         load_lake(spark, [tmp_path / "nowhere"], tmp_path / "lake")
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_gzip_file_cut_short_stops_the_build_naming_the_file(spark, tmp_path):
+    """DuckDB keeps the lines before the cut and lists the file in load_error; Spark's reader
+    fails the job, so the lake is not written and the message says which file to look at."""
+    from etl.spark.load import LakeError, load_lake
+
+    patients = "".join(json.dumps({"resourceType": "Patient", "id": f"pat-{i}",
+                                   "gender": "female", "birthDate": "1950-01-01"}) + "\n"
+                       for i in range(3000))
+    data = gzip.compress(patients.encode())
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "Patient.000.ndjson.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(LakeError, match=r"Patient\.000\.ndjson\.gz.*cut short") as e:
+        load_lake(spark, [tmp_path / "in"], tmp_path / "lake")
+    assert "_work" not in str(e.value) and "pat-" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
