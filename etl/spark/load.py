@@ -295,6 +295,7 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
     disc = discover(paths)
     if not disc.files:
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
+
     def say(msg: str) -> None:  # what happens, when: never a value from the data
         if progress is not None:
             progress(f"[{time.perf_counter() - started:6.1f} s] {msg}")
