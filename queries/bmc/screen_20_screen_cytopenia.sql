@@ -28,7 +28,7 @@ chemo AS (
     SELECT c.resource_key AS cyto_key, c.lineage, x.resource_key AS chemo_key, x.drug, x.date_lo AS chemo_date,
            date_diff('day', x.date_lo, c.date_lo) AS days_after,
            row_number() OVER (PARTITION BY c.resource_key, c.lineage
-                              ORDER BY x.date_hi DESC, x.resource_key) AS rn
+                              ORDER BY x.date_hi DESC, x.resource_key, x.drug) AS rn
     FROM cyto c
     JOIN bmc_screen_chemo x ON x.patient_key = c.patient_key
     WHERE x.date_lo < c.date_lo

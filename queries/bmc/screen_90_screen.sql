@@ -19,7 +19,8 @@ pair AS (
     SELECT s.patient_key, s.met_date, s.nrbc_date, s.nrbc_value, s.nrbc_unit, s.term, s.grade,
            s.cyto_value, s.cyto_unit, s.lln, s.lln_source, s.cyto_date,
            row_number() OVER (PARTITION BY s.patient_key
-                              ORDER BY s.met_date, s.grade DESC, s.cyto_date) AS rn,
+                              ORDER BY s.met_date, s.grade DESC, s.cyto_date, s.lineage,
+                                       s.cyto_key, s.nrbc_date) AS rn,
            max(s.grade) OVER (PARTITION BY s.patient_key) AS worst
     FROM bmc_smear s
 ),
@@ -68,7 +69,8 @@ candidates AS (
 cand_ranked AS (
     SELECT c.*,
            row_number() OVER (PARTITION BY c.patient_key, c.explained
-                              ORDER BY c.grade DESC, c.date_lo DESC, c.resource_key) AS rn,
+                              ORDER BY c.grade DESC, c.date_lo DESC, c.resource_key,
+                                       c.lineage) AS rn,
            max(CASE WHEN NOT c.explained THEN 1 ELSE 0 END) OVER (PARTITION BY c.patient_key)
                AS any_unexplained
     FROM candidates c
