@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from etl.export import MANIFEST, SHARD_COLUMN
+from etl.spark.load import tidy
 from etl.spark.session import error_message
 
 from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result, queries_digest
@@ -310,6 +311,7 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
         tmp = root / f".{table}.writing"
         shutil.rmtree(tmp, ignore_errors=True)
         spark.table(table).write.parquet(str(tmp))
+        tidy(tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         spark.read.parquet(str(target)).createOrReplaceTempView(table)

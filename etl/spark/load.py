@@ -176,7 +176,7 @@ def _swap_in(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _tidy(folder: Path) -> None:
+def tidy(folder: Path) -> None:
     """Drop Hadoop's ``_SUCCESS`` markers and ``.crc`` side files: the layout is export.py's."""
     for root, _, files in os.walk(folder):
         for name in files:
@@ -314,7 +314,7 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
                     raise
                 raise LakeError(f"the Spark build failed ({build.name_inputs(_root_cause(e))}); "
                                 f"nothing was written to {out}") from None
-        _tidy(staging)
+        tidy(staging)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -979,4 +979,4 @@ def _spark_schema(cols: list[tuple[str, str]]) -> str:
     return ", ".join(f"`{n}` {_spark_type(t)}" for n, t in cols)
 
 
-__all__ = ["LakeError", "LakeSummary", "RejectedRecord", "load_lake"]
+__all__ = ["LakeError", "LakeSummary", "RejectedRecord", "load_lake", "tidy"]

@@ -21,51 +21,51 @@ def _both(args: list[str], duck_db, lake) -> tuple:
     return on_duck, on_spark
 
 
-def test_cohort_csv_is_the_duckdb_csv_and_reuses_the_stored_tables(spark_screen, parquet_1000,
-                                                                   duck_1000):
-    on_duck, on_spark = _both(["cohort", "--format", "csv"], duck_1000, parquet_1000)
+def test_cohort_csv_is_the_duckdb_csv_and_reuses_the_stored_tables(spark_screen, lake,
+                                                                   duck_db):
+    on_duck, on_spark = _both(["cohort", "--format", "csv"], duck_db, lake)
     assert on_duck.exit_code == 0 and on_spark.exit_code == 0
     assert on_spark.stdout == on_duck.stdout
     assert "cohort tables reused (same parameters, lake files and queries)" in on_spark.stderr
 
 
-def test_a_spark_run_leaves_its_tables_and_parameters_in_the_lake(spark_screen, parquet_1000):
-    built = stored_build(parquet_1000)
+def test_a_spark_run_leaves_its_tables_and_parameters_in_the_lake(spark_screen, lake):
+    built = stored_build(lake)
     assert built["groups"] == ["cohort", "screen"]
     assert {"bmc_cohort", "bmc_evidence", "bmc_screen", "bmc_parameter"} <= set(built["tables"])
-    assert all((parquet_1000 / t).is_dir() for t in built["tables"])
+    assert all((lake / t).is_dir() for t in built["tables"])
     assert built["parameters"]["smear_window_days"] == "14"
 
 
 def test_evidence_of_a_cohort_patient_and_of_an_outsider_equal_duckdb(spark_screen,
-                                                                      parquet_1000, duck_1000):
+                                                                      lake, duck_db):
     inside = spark_screen.cohort.cohort.patient_id.iloc[0]
     outside = spark_screen.screen.patient_id[spark_screen.screen.tier == "excluded"].iloc[0]
     for pid in (inside, outside):
-        on_duck, on_spark = _both(["evidence", pid, "--format", "csv"], duck_1000, parquet_1000)
+        on_duck, on_spark = _both(["evidence", pid, "--format", "csv"], duck_db, lake)
         assert on_duck.exit_code == 0 and on_spark.exit_code == 0, on_spark.output
         assert on_spark.stdout == on_duck.stdout
         assert on_spark.stderr.splitlines()[-5:] == on_duck.stderr.splitlines()[-5:]
 
 
-def test_evidence_of_an_unknown_patient_exits_1(spark_screen, parquet_1000):
+def test_evidence_of_an_unknown_patient_exits_1(spark_screen, lake):
     done = CliRunner().invoke(app, ["evidence", "no-such-patient", *SPARK,
-                                    "--db", str(parquet_1000)])
+                                    "--db", str(lake)])
     assert done.exit_code == 1
     assert "no Patient with id 'no-such-patient' in this database" in done.output
 
 
-def test_check_against_the_truth_labels_equals_duckdb(spark_screen, parquet_1000, duck_1000,
+def test_check_against_the_truth_labels_equals_duckdb(spark_screen, lake, duck_db,
                                                       bulk_1000):
     truth = str(bulk_1000 / "truth_labels.csv")
-    on_duck, on_spark = _both(["check", "--truth", truth, "--format", "json"], duck_1000,
-                              parquet_1000)
+    on_duck, on_spark = _both(["check", "--truth", truth, "--format", "json"], duck_db,
+                              lake)
     assert on_duck.exit_code == 0 and on_spark.exit_code == 0
     assert json.loads(on_spark.stdout) == json.loads(on_duck.stdout)
 
 
-def test_spark_needs_a_lake_folder(spark, duck_1000):
-    done = CliRunner().invoke(app, ["cohort", *SPARK, "--db", str(duck_1000)])
+def test_spark_needs_a_lake_folder(spark, duck_db):
+    done = CliRunner().invoke(app, ["cohort", *SPARK, "--db", str(duck_db)])
     assert done.exit_code == 1
     assert "not a Parquet export (no _export.json); with --engine spark, --db is a folder " \
            "written by `bmc export" in done.output
@@ -115,8 +115,8 @@ def test_a_rewritten_data_file_with_the_same_row_count_makes_them_stale(tmp_path
     assert not lake_up_to_date(lake, values, "cohort")
 
 
-def test_report_on_spark_writes_the_report_from_the_lake(spark_screen, parquet_1000, tmp_path):
-    done = CliRunner().invoke(app, ["report", *SPARK, "--db", str(parquet_1000),
+def test_report_on_spark_writes_the_report_from_the_lake(spark_screen, lake, tmp_path):
+    done = CliRunner().invoke(app, ["report", *SPARK, "--db", str(lake),
                                     "--out", str(tmp_path / "report")])
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == str(tmp_path / "report" / "report.html")

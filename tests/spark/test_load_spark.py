@@ -13,12 +13,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from small_export import NPI, PLANTED_NAME
 
 from etl.declared import compiled_views
 from etl.errors import EtlError, SourceError
 
 VIEWS = compiled_views()
-PLANTED_NAME = "Quixotefield"  # a patient's family name: must never reach a message
 
 
 def _lake_rows(root: Path, table: str, columns: list[str]) -> Counter:
@@ -70,136 +70,19 @@ def _assert_same_lake(duck: Path, spark: Path) -> None:
 
 # -- small handcrafted exports: one behaviour each, DuckDB's result as the reference ---------
 
-def _obs(oid: str, value: float, version: str | None = None, subject: bool = True,
-         updated: str = "2024-03-01T10:00:00Z") -> dict:
-    meta = {"lastUpdated": updated} | ({"versionId": version} if version else {})
-    res = {"resourceType": "Observation", "id": oid, "meta": meta, "status": "final",
-           "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                               "observation-category", "code": "laboratory"}]}],
-           "code": {"coding": [{"system": "http://loinc.org", "code": "718-7",
-                                "display": "Hemoglobin [Mass/volume] in Blood"}]},
-           "effectiveDateTime": "2024-03-01T09:30:00Z",
-           "valueQuantity": {"value": value, "unit": "g/dL",
-                             "system": "http://unitsofmeasure.org", "code": "g/dL"}}
-    if subject:
-        res["subject"] = {"reference": "Patient/pat-1"}
-    return res
-
-
-def _ndjson(path: Path, resources: list, gz: bool = False) -> None:
-    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in resources)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if gz:
-        path.write_bytes(gzip.compress(text.encode()))
-    else:
-        path.write_text(text)
-
-
-NPI = "http://hl7.org/fhir/sid/us-npi"
-
-
 @pytest.fixture(scope="module")
-def small_export(tmp_path_factory) -> Path:
-    """A hospital export in miniature: two versions of one Observation, a Bulk deleted/ file,
-    an Observation without subject, a line cut mid-record, a conditional reference to a
-    Practitioner, a gzip file, and a transaction Bundle (POSTs without ids referring to each
-    other by urn:uuid, a DELETE of a resource never loaded)."""
-    root = tmp_path_factory.mktemp("small") / "export"
-    _ndjson(root / "Patient.000.ndjson", [
-        {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1961-04-02",
-         "name": [{"family": PLANTED_NAME, "given": ["Ada"]}],
-         "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-4471"}]},
-        '{"resourceType": "Patient", "id": "pat-2", "name": [{"family": "' + PLANTED_NAME,
-    ])
-    _ndjson(root / "Practitioner.000.ndjson", [
-        {"resourceType": "Practitioner", "id": "pr-1",
-         "identifier": [{"system": NPI, "value": "9999912345"}],
-         "name": [{"family": "Okafor", "prefix": ["Dr."]}]},
-    ])
-    _ndjson(root / "Observation.000.ndjson", [
-        _obs("hb-1", 12.4, version="2", updated="2024-03-01T10:00:00Z"),
-        "",
-        _obs("hb-1", 9.1, version="1", updated="2024-03-02T10:00:00Z"),
-        _obs("hb-orphan", 11.0, subject=False),
-        _obs("hb-withdrawn", 8.0),
-    ])
-    _ndjson(root / "Encounter.000.ndjson.gz", [
-        {"resourceType": "Encounter", "id": "enc-1", "status": "finished",
-         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-         "subject": {"reference": "Patient/pat-1"},
-         "participant": [{"individual": {"reference": f"Practitioner?identifier={NPI}|9999912345"}},
-                         {"individual": {"reference": f"Practitioner?identifier={NPI}|0000000000"}}],
-         "period": {"start": "2024-03-01T09:00:00Z", "end": "2024-03-01T09:40:00Z"}},
-    ], gz=True)
-    _ndjson(root / "deleted" / "Observation.000.ndjson", [
-        {"resourceType": "Observation", "id": "hb-withdrawn"}])
-    patient_url = "urn:uuid:7d1f0c2e-3b7a-4f0e-9a51-2c6e8b4d9f10"
-    (root / "bundles").mkdir()
-    (root / "bundles" / "transaction.json").write_text(json.dumps({
-        "resourceType": "Bundle", "id": "tx-1", "type": "transaction", "entry": [
-            {"fullUrl": patient_url,
-             "resource": {"resourceType": "Patient", "gender": "female",
-                          "birthDate": "1958-11-20", "name": [{"family": "Lindqvist"}]},
-             "request": {"method": "POST", "url": "Patient"}},
-            {"fullUrl": "urn:uuid:0b6d6c1e-8f0a-4a7e-b1d4-5e2f9c3a7b21",
-             "resource": {"resourceType": "Condition",
-                          "clinicalStatus": {"coding": [{
-                              "system": "http://terminology.hl7.org/CodeSystem/"
-                                        "condition-clinical", "code": "active"}]},
-                          "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
-                                               "code": "C50.912"}]},
-                          "subject": {"reference": patient_url},
-                          "onsetDateTime": "2009-05-14"},
-             "request": {"method": "POST", "url": "Condition"}},
-            {"request": {"method": "DELETE", "url": "Procedure/proc-never-loaded"}},
-        ]}))
-    return root
-
-
-@pytest.fixture(scope="module")
-def lakes(spark, bulk_1000, small_export, tmp_path_factory):
-    """One Spark build for every test here (each build costs seconds): the 1,000-patient
-    export and the handcrafted one, loaded together by both engines -> (DuckDB's export, the
-    Spark lake, its summary, its progress messages). The Spark lake is written over an older
-    lake, which ``overwrite`` replaces as a whole."""
-    from etl.export import export_parquet
-    from etl.load import load
-    from etl.spark.load import load_lake
-
-    work = tmp_path_factory.mktemp("lakes")
-    load(work / "db.duckdb", [bulk_1000, small_export])
-    export_parquet(work / "db.duckdb", work / "duck")
-    ours = work / "spark"
-    (ours / "stale_table").mkdir(parents=True)
-    (ours / "_export.json").write_text("{}")
-    messages: list[str] = []
-    summary = load_lake(spark, [bulk_1000, small_export], ours, overwrite=True,
-                        progress=messages.append)
-    return work / "duck", ours, summary, messages
+def lakes(duck_lake, lake, lake_load):
+    """The session's one Spark build (conftest: the 1,000-patient export, the committed
+    sample and the handcrafted export, written over an older lake that ``overwrite``
+    replaces) beside ``bmc export`` of the same inputs loaded by DuckDB -> (DuckDB's export,
+    the Spark lake, its summary, its progress messages)."""
+    summary, messages = lake_load
+    return duck_lake, lake, summary, messages
 
 
 def test_the_lake_equals_the_duckdb_export_of_the_same_inputs(lakes):
     duck, ours, _, _ = lakes
     _assert_same_lake(duck, ours)
-
-
-def test_the_bulk_export_part_equals_the_duckdb_export_of_it_alone(lakes, bulk_1000,
-                                                                    parquet_1000):
-    _, ours, _, _ = lakes
-    con = duckdb.connect()
-    mine = (f"SELECT _rid FROM read_parquet('{ours}/resource/*.parquet') JOIN "
-            f"read_parquet('{ours}/source_file/*.parquet') USING (file_id) "
-            f"WHERE starts_with(path, '{Path(bulk_1000).resolve()}/')")
-    for view in VIEWS:
-        cols = ", ".join(f'"{c}"' for c in _columns(parquet_1000, view.name))
-        got = con.execute(f"SELECT {cols} FROM read_parquet('{ours}/{view.name}/**/*.parquet', "
-                          f"hive_partitioning = false) WHERE _rid IN ({mine})").fetchall()
-        want = con.execute(f"SELECT {cols} FROM read_parquet('{parquet_1000}/{view.name}/"
-                           f"**/*.parquet', hive_partitioning = false)").fetchall()
-        assert Counter(map(repr, got)) == Counter(map(repr, want)), view.name
-    con.close()
-    bulk = {r for r in _resources(ours) if str(Path(bulk_1000).resolve()) + "/" in r}
-    assert Counter(bulk) == _resources(parquet_1000)
 
 
 def test_every_rid_leads_to_its_resource_and_keeps_the_load_order(lakes):
@@ -233,9 +116,11 @@ def test_summary_has_what_bmc_load_prints(lakes):
                                f"read_parquet('{duck}/resource/*.parquet') GROUP BY ALL"
                                ).fetchall():
         by_type.setdefault(t, {})[s] = n
+    (files,) = con.execute(f"SELECT files_read FROM read_parquet('{duck}/load_run/*.parquet')"
+                           ).fetchall()[0]
     con.close()
     assert {t: dict(c) for t, c in summary.by_type.items()} == by_type
-    assert summary.files_read == 13 and summary.rejected == 2
+    assert summary.files_read == files and summary.rejected == 2
     assert len(summary.rejected_sample) == 2
     assert summary.bytes_read > 20e6 and summary.seconds > 0 and summary.mb_per_s > 0
     # every field the CLI's load summary reads is there

@@ -44,9 +44,9 @@ ORDER BY 1"""
 
 
 @pytest.fixture(scope="module")
-def duck(duck_1000):
+def duck(duck_db):
     """The DuckDB database, opened read-only as ``bmc report`` opens it."""
-    con = open_database(duck_1000, read_only=True)
+    con = open_database(duck_db, read_only=True)
     yield DuckDBEngine(con)
     con.close()
 
@@ -57,7 +57,7 @@ def listed(duck) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reports(spark, spark_screen, duck_1000, parquet_1000, listed, tmp_path_factory):
+def reports(spark, spark_screen, duck_db, lake, listed, tmp_path_factory):
     """``bmc report`` with the listed patients, from the database (``write_report``) and from
     the lake (``write_report_spark``).
 
@@ -72,7 +72,7 @@ def reports(spark, spark_screen, duck_1000, parquet_1000, listed, tmp_path_facto
     out = tmp_path_factory.mktemp("outcomes")
     ids = out / "ids.csv"
     ids.write_text("patient_id\n" + "".join(f"{as_id(k)}\n" for k in listed), encoding="utf-8")
-    on_duck = write_report(duck_1000, out / "duckdb", ids_file=ids)
+    on_duck = write_report(duck_db, out / "duckdb", ids_file=ids)
     ran: list[tuple[str, dict, object]] = []
     lake_calls: list[tuple] = []
     query = SparkEngine.query
@@ -89,17 +89,17 @@ def reports(spark, spark_screen, duck_1000, parquet_1000, listed, tmp_path_facto
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(SparkEngine, "query", kept)
         mp.setattr("cohort.spark_runner.lake_engine", registered_lake)
-        on_spark = write_report_spark(spark, parquet_1000, out / "spark", ids_file=ids)
+        on_spark = write_report_spark(spark, lake, out / "spark", ids_file=ids)
     return on_duck, on_spark, ran, lake_calls
 
 
 def test_the_spark_report_reads_the_lake_with_the_parameters_it_was_built_with(
-        reports, parquet_1000):
+        reports, lake):
     """No --param: the cohort the lake holds is read as built (as on DuckDB), not rebuilt."""
     from cohort.parameters import BY_NAME, defaults
 
     *_, lake_calls = reports
-    assert [(folder, group) for folder, _, group in lake_calls] == [(parquet_1000, "cohort")]
+    assert [(folder, group) for folder, _, group in lake_calls] == [(lake, "cohort")]
     (_, params, _), = lake_calls
     assert params == {k: BY_NAME[k].show(v) for k, v in defaults().items()}
 
@@ -178,8 +178,8 @@ def test_report_files_are_the_same_on_both_engines(reports):
 
 # -- queries/outcomes/codes.csv as the table ref_outcome_code -----------------------------------
 
-def test_code_table_is_a_temp_table_on_a_read_only_database(duck_1000):
-    con = open_database(duck_1000, read_only=True)
+def test_code_table_is_a_temp_table_on_a_read_only_database(duck_db):
+    con = open_database(duck_db, read_only=True)
     try:
         engine = DuckDBEngine(con)
         prepare(engine)
