@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +256,9 @@ def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
 
 #: Written beside ``_export.json`` when a Spark run stores its ``bmc_*`` tables.
 BUILD_MANIFEST = "_cohort.json"
+#: Stage tables are written by this many concurrent jobs, each table as at most this many
+#: files (they are per-patient rule results: small next to the FHIR tables).
+STORE_THREADS, STORE_FILES = 4, 8
 
 
 def lake_fingerprint(folder: str | Path) -> str:
@@ -306,14 +310,20 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
     spark.createDataFrame(rows, "name string, value string, why string") \
         .createOrReplaceTempView("bmc_parameter")
     tables = [*_group_tables(groups), "bmc_parameter"]
-    for table in [*_group_tables(new or groups), "bmc_parameter"]:
-        target = root / table
+
+    def write(table: str) -> None:
         tmp = root / f".{table}.writing"
         shutil.rmtree(tmp, ignore_errors=True)
-        spark.table(table).write.parquet(str(tmp))
+        spark.table(table).coalesce(STORE_FILES).write.parquet(str(tmp))
         tidy(tmp)
+
+    written = [*_group_tables(new or groups), "bmc_parameter"]
+    with ThreadPoolExecutor(STORE_THREADS) as pool:  # small jobs: scheduling is the cost
+        list(pool.map(write, written))
+    for table in written:
+        target = root / table
         shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        (root / f".{table}.writing").rename(target)
         spark.read.parquet(str(target)).createOrReplaceTempView(table)
     (root / BUILD_MANIFEST).write_text(json.dumps({
         "format": "bmc-cohort spark tables 1",
