@@ -83,38 +83,64 @@ def spark_run(spark, views, obs: Path) -> float:
 
 
 def cohort_section(spark, n: int, work: Path, repeat: int) -> None:
-    """The cohort on DuckDB and on Spark over the same N-patient export."""
+    """The whole path on both engines over the same N-patient export: loading (DuckDB
+    ``bmc load`` into a new file vs Spark ``load_lake`` into a new lake) and the cohort
+    (``build_cohort`` vs ``cohort_spark`` over that lake, nothing stored)."""
     from cohort.definition import build_cohort
     from cohort.runner import open_database
     from cohort.spark_runner import cohort_spark
     from cohort.synth import stream_bulk
-    from etl.export import export_parquet
     from etl.load import load
+    from etl.spark.load import load_lake
 
-    stream_bulk(work / "cohort_export", n)
-    db = work / "cohort.duckdb"
-    load(db, [work / "cohort_export"])
-    duck = []
-    for _ in range(1 + repeat):
-        con = open_database(db)
+    export = work / "cohort_export"
+    stream_bulk(export, n)
+    mb = sum(f.stat().st_size for f in export.rglob("*.ndjson")) / 1e6
+
+    def timed(fn) -> float:
         started = time.perf_counter()
-        result = build_cohort(con)
-        duck.append(time.perf_counter() - started)
-        con.close()
-    export_parquet(db, work / "lake")
-    sp = []
+        fn()
+        return time.perf_counter() - started
+
+    duck_load = [timed(lambda i=i: load(work / f"c{i}.duckdb", [export]))
+                 for i in range(1 + repeat)]
+    spark_load = [timed(lambda i=i: load_lake(spark, [export], work / f"lake{i}"))
+                  for i in range(1 + repeat)]
+    duck, sp, results = [], [], {}
+
+    def on_duck() -> None:
+        con = open_database(work / "c0.duckdb")
+        try:
+            results["duck"] = build_cohort(con)
+        finally:
+            con.close()
+
+    def on_spark() -> None:
+        results["spark"] = cohort_spark(spark, work / "lake0", store=False)
+
     for _ in range(1 + repeat):
-        started = time.perf_counter()
-        on_spark = cohort_spark(spark, work / "lake", store=False)
-        sp.append(time.perf_counter() - started)
-    same = on_spark.counts == result.counts
-    print(f"cohort, {n} patients ({result.counts['cohort']} in the cohort; "
+        duck.append(timed(on_duck))
+    for _ in range(1 + repeat):
+        sp.append(timed(on_spark))
+    same = results["spark"].counts == results["duck"].counts
+
+    def line(name: str, times: list[float], size: float | None = None) -> str:
+        warm = min(times[1:] or times)
+        rate = (f"   {size / times[0]:7.1f} / {size / warm:7.1f} MB/s cold/warm"
+                if size else "")
+        return f"  {name:<24} cold {times[0]:6.2f} s   warm {warm:6.2f} s{rate}"
+
+    print(f"whole path, {n} patients ({mb:.1f} MB NDJSON; cohort "
+          f"{results['duck'].counts['cohort']}, "
           f"{'same' if same else 'DIFFERENT'} counts on both engines)")
-    print(f"  DuckDB build_cohort   cold {duck[0]:6.2f} s   warm {min(duck[1:] or duck):6.2f} s")
-    print(f"  Spark cohort_spark    cold {sp[0]:6.2f} s   warm {min(sp[1:] or sp):6.2f} s   "
-          f"({len(on_spark.timings)} stages)")
-    print(f"  Spark time / DuckDB time   cold {sp[0] / duck[0]:.1f}x   "
-          f"warm {min(sp[1:] or sp) / min(duck[1:] or duck):.1f}x")
+    print(line("DuckDB bmc load", duck_load, mb))
+    print(line("Spark load_lake", spark_load, mb))
+    print(line("DuckDB build_cohort", duck))
+    print(line("Spark cohort_spark", sp))
+    print(f"  Spark / DuckDB   load cold {spark_load[0] / duck_load[0]:.0f}x warm "
+          f"{min(spark_load[1:] or spark_load) / min(duck_load[1:] or duck_load):.0f}x;   "
+          f"cohort cold {sp[0] / duck[0]:.0f}x warm "
+          f"{min(sp[1:] or sp) / min(duck[1:] or duck):.0f}x")
 
 
 def main() -> None:
