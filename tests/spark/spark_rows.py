@@ -1,20 +1,11 @@
 """Rows of both engines in one comparable form: floats rounded, dates as ISO text, lists as
-tuples, sorted; the few ``string_agg(DISTINCT ...)`` text columns as sorted words."""
+tuples, sorted. Text is compared exactly: every ``string_agg`` in queries/ has an ORDER BY."""
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 
 import pandas as pd
-
-# string_agg(DISTINCT ...) without ORDER BY has no defined order in either engine (Spark's
-# translation sorts): these columns are compared as the multiset of their words.
-UNORDERED_TEXT = {
-    ("bmc_histology", "code"), ("bmc_histology", "evidence_types"),
-    ("bmc_patient_rule", "alt_causes"), ("bmc_evidence", "code"),
-    ("bmc_screen_cytopenia", "bone_codes"), ("bmc_screen", "reasons"),
-}
 
 
 def _cell(v):
@@ -33,14 +24,6 @@ def _cell(v):
     return v
 
 
-def canonical(df: pd.DataFrame, table: str) -> list[tuple]:
-    rows = []
-    for rec in df.itertuples(index=False):
-        row = []
-        for col, v in zip(df.columns, rec, strict=True):
-            v = _cell(v)
-            if (table, col) in UNORDERED_TEXT and isinstance(v, str):
-                v = " ".join(sorted(re.findall(r"[^\s,;()]+", v)))
-            row.append(v)
-        rows.append(tuple(row))
-    return sorted(rows, key=repr)
+def canonical(df: pd.DataFrame) -> list[tuple]:
+    return sorted((tuple(_cell(v) for v in rec) for rec in df.itertuples(index=False)),
+                  key=repr)

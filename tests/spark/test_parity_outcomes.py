@@ -122,7 +122,7 @@ def test_outcome_query_gives_the_same_rows_on_both_engines(duck, reports, query)
     on_duck = run_query(duck, query, **params)
     assert list(spark_rows.columns) == list(on_duck.columns)
     assert len(on_duck) > 0 or query in NO_ROWS_HERE
-    assert canonical(spark_rows, query) == canonical(on_duck, query)
+    assert canonical(spark_rows) == canonical(on_duck)
 
 
 def test_every_breast_cancer_patient_on_both_engines(duck, reports):
@@ -132,7 +132,7 @@ def test_every_breast_cancer_patient_on_both_engines(duck, reports):
     [spark_rows] = [rows for text, p, rows in ran if text == sql and p["all_patients"] is True]
     on_duck = run_query(duck, "breast_cancer", patient_keys=[], all_patients=True)
     assert len(on_duck) > 1000
-    assert canonical(spark_rows, "bc") == canonical(on_duck, "bc")
+    assert canonical(spark_rows) == canonical(on_duck)
 
 
 def test_report_gives_the_same_verdicts_on_both_engines(reports):
@@ -155,8 +155,8 @@ def test_report_gives_the_same_group_figures_on_both_engines(reports):
         other = on_spark.groups[label]
         assert other.n == group.n > 0
         for table in ("patients", "table_i", "table_ii", "treatment"):
-            assert canonical(getattr(other, table), table) == \
-                canonical(getattr(group, table), table), f"{label}: {table}"
+            assert canonical(getattr(other, table)) == \
+                canonical(getattr(group, table)), f"{label}: {table}"
         assert other.table_i_summary == group.table_i_summary
         assert other.table_ii_summary == group.table_ii_summary
         assert other.counts == group.counts

@@ -29,7 +29,7 @@ def test_stage_parity(spark_stages, duck_db, table):
     # _rid values are each loader's own numbering (both in load order); the resource they
     # lead to is compared through resource_key and, in bmc_evidence, source file and line
     rids = [c for c in duck.columns if c == "_rid" or c.endswith("_rid")]
-    a, b = canonical(duck.drop(columns=rids), table), canonical(sp.drop(columns=rids), table)
+    a, b = canonical(duck.drop(columns=rids)), canonical(sp.drop(columns=rids))
     diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
     assert not diff, f"{table}: {len(diff)} rows differ, first: {diff[0]}"
 
@@ -44,7 +44,7 @@ def test_cohort_and_screen_results(spark_screen, duck_db):
     on_duck = run_screen(con)
     con.close()
     assert on_spark.cohort.counts == on_duck.cohort.counts
-    assert canonical(on_spark.cohort.cohort, "c") == canonical(on_duck.cohort.cohort, "c")
-    assert canonical(on_spark.cohort.funnel, "f") == canonical(on_duck.cohort.funnel, "f")
+    assert canonical(on_spark.cohort.cohort) == canonical(on_duck.cohort.cohort)
+    assert canonical(on_spark.cohort.funnel) == canonical(on_duck.cohort.funnel)
     assert on_spark.counts == on_duck.counts
     assert list(on_spark.screen.patient_id) == list(on_duck.screen.patient_id)
