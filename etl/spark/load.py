@@ -553,6 +553,7 @@ class _Build:
         for p in parts[1:]:
             allp = allp.unionByName(p)
         deleted = [f.file_id for f in self.files if f.sf.deleted]
+        allp = allp.coalesce(self._partitions(allp))  # after h's checkpoint: ids are set
         return self._persist(allp.select(
             "_rid", "file_id", "line", "entry", "full_url", "id_derived", "value",
             F.col("h.resourceType").alias("rtype"), F.col("h.id").alias("id"),
@@ -561,6 +562,16 @@ class _Build:
             F.col("h.identifier").alias("identifier"),
             (F.col("file_id").isin(deleted) & (F.col("_rid").bitwiseAND(F.lit(DRIVER_BIT)) == 0))
             .alias("from_deleted")))
+
+    def _partitions(self, df) -> int:
+        """How many partitions the records need: one per 128 MB (Spark's file split), at
+        least the default parallelism, never more than ``df`` has. A small export read from
+        many files (and the driver rows) is otherwise spread over many tiny partitions, and
+        every later job over every view pays a task per partition."""
+        total = sum(f.sf.size for f in self.files)
+        split = 128 << 20
+        want = max(self.spark.sparkContext.defaultParallelism, -(-total // split))
+        return max(1, min(df.rdd.getNumPartitions(), want))
 
     def _odd_lines(self, h) -> None:
         """Lines that are not plain resources, in one collect: the rejected ones get the DuckDB
@@ -718,6 +729,26 @@ class _Build:
     def _ref_columns(self, view):
         return [c for c in view.columns if c.is_reference_key]
 
+    def _ref_pairs(self, view, rows):
+        """``(column_name, _rid, reference)`` for every non-NULL reference of ``view``'s
+        reference columns, in one pass over its rows (not one pass per column), or None."""
+        from pyspark.sql import functions as F
+
+        parts = []
+        for c in self._ref_columns(view):
+            col = quote_ident(c.name).replace('"', "`")
+            pair = f"named_struct('c', '{c.name}', 'r', {{x}})"
+            if c.collection:
+                parts.append(f"transform(coalesce(CAST({col} AS array<string>), "
+                             f"CAST(array() AS array<string>)), x -> {pair.format(x='x')})")
+            else:
+                parts.append(f"array({pair.format(x=f'CAST({col} AS string)')})")
+        if not parts:
+            return None
+        pairs = rows.selectExpr("_rid", f"inline(concat({', '.join(parts)}))")
+        return pairs.where("r IS NOT NULL").select(
+            F.col("c").alias("column_name"), "_rid", F.col("r").alias("reference"))
+
     def _rewrite_references(self, rows, status, identifiers):
         """What ``getReferenceKey()`` could not resolve from the text alone
         (etl.references.rewrite): urn:uuid / fullUrl, conditional, ``#contained``."""
@@ -729,11 +760,11 @@ class _Build:
         looks = _UNRESOLVED.format(c="ref") + " OR ref LIKE '#%'"
         cands = None
         for v in self.views:
-            for c in self._ref_columns(v):
-                col = F.col(f"`{c.name}`")
-                refs = rows[v.name].select((F.explode(col) if c.collection else col).alias("ref"))
-                refs = refs.where(f"ref IS NOT NULL AND ({looks})")
-                cands = refs if cands is None else cands.unionByName(refs)
+            pairs = self._ref_pairs(v, rows[v.name])
+            if pairs is None:
+                continue
+            refs = pairs.select(F.col("reference").alias("ref")).where(looks)
+            cands = refs if cands is None else cands.unionByName(refs)
         if cands is None:
             return rows
         found = [r["ref"] for r in cands.distinct().collect()]
@@ -817,11 +848,10 @@ class _Build:
 
         parts = []
         for v in self.views:
-            for c in self._ref_columns(v):
-                col = F.col(f"`{c.name}`")
-                parts.append(rows[v.name].select(
-                    F.lit(v.name).alias("table_name"), F.lit(c.name).alias("column_name"),
-                    "_rid", (F.explode(col) if c.collection else col).alias("reference")))
+            pairs = self._ref_pairs(v, rows[v.name])
+            if pairs is not None:
+                parts.append(pairs.select(F.lit(v.name).alias("table_name"), "column_name",
+                                          "_rid", "reference"))
         schema = "table_name string, column_name string, _rid long, reference string"
         refs = self.spark.createDataFrame([], schema)
         for p in parts:
