@@ -46,7 +46,9 @@ def _spark_type(shape):
         return T.StructType([T.StructField(name, _spark_type(sub), nullable=True)
                              for name, sub in shape.items()])
     if isinstance(shape, str) and shape.upper() in _SCALARS:
-        return T._parse_datatype_string(_SCALARS[shape.upper()])
+        # the type objects themselves: _parse_datatype_string asks the JVM once per field
+        return {"string": T.StringType, "double": T.DoubleType, "boolean": T.BooleanType,
+                "integer": T.IntegerType, "long": T.LongType}[_SCALARS[shape.upper()]]()
     raise ValueError(f"no Spark type for structure element {shape!r}")
 
 
