@@ -431,9 +431,9 @@ class _Build:
         self._finish_files(counts)
         self._summarise_errors()
         tables += [
-            self._write("source_file", self._source_file_df()),
-            self._write("load_run", self._load_run_df()),
-            self._write("load_error", self._load_error_df()),
+            self._write_small("source_file", self._source_file_rows()),
+            self._write_small("load_run", self._load_run_rows()),
+            self._write_small("load_error", self._load_error_rows()),
         ]
         order = [v.name for v in self.views] + list(PROVENANCE)
         tables.sort(key=lambda t: order.index(t.name))
@@ -900,24 +900,21 @@ class _Build:
         self.summary.rejected_records = errs[:10]
         self.summary.rejected_sample = [str(e) for e in errs[:10]]
 
-    def _source_file_df(self):
-        rows = [(f.file_id, LOAD_ID, str(f.sf.path), f.kind, f.sf.size, f.mtime_ns, f.sha256,
+    def _source_file_rows(self) -> list[tuple]:
+        return [(f.file_id, LOAD_ID, str(f.sf.path), f.kind, f.sf.size, f.mtime_ns, f.sha256,
                  f.lines if f.kind == "ndjson" else None, f.blank_lines, f.records, f.rejected,
                  f.non_resource, f.sf.deleted, f.sf.export_error) for f in self.files]
-        return self.spark.createDataFrame(rows, _spark_schema(self.types["source_file"]))
 
-    def _load_run_df(self):
+    def _load_run_rows(self) -> list[tuple]:
         s = self.summary
-        rows = [(LOAD_ID, self.started_wall, dt.datetime.now(dt.UTC), json.dumps(
+        return [(LOAD_ID, self.started_wall, dt.datetime.now(dt.UTC), json.dumps(
             {"validate": False, "strict": False, "keep_raw": False, "engine": "spark"}),
             s.files_read, 0, s.bytes_read, sum(sum(c.values()) for c in s.by_type.values()),
             s.rejected)]
-        return self.spark.createDataFrame(rows, _spark_schema(self.types["load_run"]))
 
-    def _load_error_df(self):
-        rows = [(LOAD_ID, e.file, e.line, e.entry, e.resource_type, e.resource_id, e.reason)
+    def _load_error_rows(self) -> list[tuple]:
+        return [(LOAD_ID, e.file, e.line, e.entry, e.resource_type, e.resource_id, e.reason)
                 for e in self.errors]
-        return self.spark.createDataFrame(rows, _spark_schema(self.types["load_error"]))
 
     def _full_url_df(self, status):
         return status.where("full_url IS NOT NULL AND status <> 'rejected'").select(
@@ -946,6 +943,24 @@ class _Build:
         out = ExportedTable(table, _parquet_rows(target), False, tuple(cols))
         self.say(f"written {table}")
         return out
+
+    def _write_small(self, table: str, rows: list[tuple]) -> ExportedTable:
+        """A provenance table made on the driver (one row per file, the load, its errors):
+        written with pyarrow as the one unpartitioned file Spark's ``coalesce(1)`` write would
+        make, same Parquet types, without a Spark job."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        cols = self.types[table]
+        schema = pa.schema([(n, _arrow_type(t)) for n, t in cols])
+        data = pa.Table.from_pylist([dict(zip((n for n, _ in cols), r, strict=True))
+                                     for r in rows], schema=schema)
+        target = self.staging / table
+        target.mkdir()
+        pq.write_table(data, target / f"part-00000-{uuid.uuid4()}-c000.zstd.parquet",
+                       compression="zstd")
+        self.say(f"written {table}")
+        return ExportedTable(table, data.num_rows, False, tuple(cols))
 
     def _manifest(self, tables: list[ExportedTable]) -> None:
         (self.staging / MANIFEST).write_text(json.dumps({
@@ -999,14 +1014,21 @@ def _spark_type(duck: str) -> str:
     raise ValueError(f"no Spark type for the DuckDB type {duck}")
 
 
+def _arrow_type(duck: str):
+    """The Arrow type Spark writes for an exported DuckDB type (the provenance tables')."""
+    import pyarrow as pa
+
+    simple = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(),
+              "boolean": pa.bool_(), "double": pa.float64(),
+              "timestamp": pa.timestamp("us", tz="UTC")}
+    return simple[_spark_type(duck)]
+
+
 def _parquet_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet"))
 
-
-def _spark_schema(cols: list[tuple[str, str]]) -> str:
-    return ", ".join(f"`{n}` {_spark_type(t)}" for n, t in cols)
 
 
 __all__ = ["LakeError", "LakeSummary", "RejectedRecord", "load_lake", "tidy"]
