@@ -114,10 +114,3 @@ def test_a_rewritten_data_file_with_the_same_row_count_makes_them_stale(tmp_path
     pd.DataFrame({"x": [2, 3]}).to_parquet(data)  # a re-export of other data
     assert not lake_up_to_date(lake, values, "cohort")
 
-
-def test_report_on_spark_writes_the_report_from_the_lake(spark_screen, lake, tmp_path):
-    done = CliRunner().invoke(app, ["report", *SPARK, "--db", str(lake),
-                                    "--out", str(tmp_path / "report")])
-    assert done.exit_code == 0, done.output
-    assert done.stdout.strip() == str(tmp_path / "report" / "report.html")
-    assert (tmp_path / "report" / "report.html").stat().st_size > 10_000

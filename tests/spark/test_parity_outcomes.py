@@ -1,7 +1,8 @@
-"""Parity of the outcome analyses (``bmc report``): over the 1,000-patient synthetic export,
-every query of queries/outcomes/ gives the same rows on Spark (the Parquet lake, cohort stages
-built on Spark) as on DuckDB (the database, cohort built on DuckDB), and the report written
-from the lake is the report written from the database: the same published-vs-reproduced
+"""Parity of the outcome analyses (``bmc report``): over the test corpus (conftest: the
+1,000-patient synthetic export, the committed sample, loader edge cases) every query of
+queries/outcomes/ gives the same rows on Spark (the Spark-built lake, cohort stages built on
+Spark) as on DuckDB (the database, cohort built on DuckDB), and ``bmc report --engine spark``
+writes the report ``bmc report`` writes from the database: the same published-vs-reproduced
 verdicts, the same group figures, the same files.
 
 The patients read are the ones a report reads: the found cohort and a listed group of
@@ -58,16 +59,18 @@ def listed(duck) -> list[str]:
 
 @pytest.fixture(scope="module")
 def reports(spark, spark_screen, duck_db, lake, listed, tmp_path_factory):
-    """``bmc report`` with the listed patients, from the database (``write_report``) and from
-    the lake (``write_report_spark``).
+    """``bmc report`` with the listed patients, from the database (``write_report``) and, as a
+    user runs it, ``bmc report --engine spark --db LAKE`` (the command, in this process).
 
-    The lake is already registered and its stages built in ``spark`` (``spark_screen``), so
-    ``lake_engine`` -- which would register the lake again, ~5 s, and is exercised by
-    ``bmc evidence/check --engine spark`` -- is stood in for by the session's engine, and
-    its arguments are kept. Every query the Spark report runs is kept (SQL, parameters, rows)
-    so the per-query parity below compares exactly what the report read, without running it
-    twice."""
-    from cohort.outcomes.spark import write_report_spark
+    The Spark run is watched, not replaced: the result ``write_report_spark`` returns, the
+    calls to ``lake_engine`` and every query the report runs (SQL, parameters, rows) are
+    kept, so the per-query parity below compares exactly what the report read, without
+    running it twice."""
+    from typer.testing import CliRunner
+
+    from cohort import spark_runner
+    from cohort.cli import app
+    from cohort.outcomes import spark as report_on_spark
 
     out = tmp_path_factory.mktemp("outcomes")
     ids = out / "ids.csv"
@@ -75,22 +78,33 @@ def reports(spark, spark_screen, duck_db, lake, listed, tmp_path_factory):
     on_duck = write_report(duck_db, out / "duckdb", ids_file=ids)
     ran: list[tuple[str, dict, object]] = []
     lake_calls: list[tuple] = []
-    query = SparkEngine.query
+    results: list = []
+    query, lake_engine = SparkEngine.query, spark_runner.lake_engine
+    write_report_spark = report_on_spark.write_report_spark
 
     def kept(self, sql, params=None):
         rows = query(self, sql, params)
         ran.append((sql, dict(params or {}), rows))
         return rows
 
-    def registered_lake(session, folder, params=None, group="cohort"):
-        lake_calls.append((folder, params, group))
-        return SparkEngine(session)
+    def recorded_lake(session, folder, params=None, group="cohort"):
+        lake_calls.append((Path(folder), params, group))
+        return lake_engine(session, folder, params, group)
+
+    def recorded_report(*args, **kwargs):
+        results.append(write_report_spark(*args, **kwargs))
+        return results[-1]
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(SparkEngine, "query", kept)
-        mp.setattr("cohort.spark_runner.lake_engine", registered_lake)
-        on_spark = write_report_spark(spark, lake, out / "spark", ids_file=ids)
-    return on_duck, on_spark, ran, lake_calls
+        mp.setattr(spark_runner, "lake_engine", recorded_lake)
+        mp.setattr(report_on_spark, "write_report_spark", recorded_report)
+        done = CliRunner().invoke(app, ["report", "--engine", "spark", "--spark-master",
+                                        "local[2]", "--db", str(lake), "--out",
+                                        str(out / "spark"), "--ids", str(ids)])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == str(out / "spark" / "report.html")  # one line, never wrapped
+    return on_duck, results[0], ran, lake_calls
 
 
 def test_the_spark_report_reads_the_lake_with_the_parameters_it_was_built_with(
