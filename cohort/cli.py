@@ -27,6 +27,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from etl.errors import EtlError, SourceError
 
@@ -40,7 +41,8 @@ app = typer.Typer(
          "carcinomatosis cohorts and outcomes.\n\nExit codes: 0 success, 1 failure (nothing "
          "changed), 2 usage error, 3 loaded with some records rejected.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: messages carry file names, ids and options, whose [brackets] must print as is
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True)  # stdout is scripted: never wrap lines
 _state = {"verbose": False}
 
@@ -51,6 +53,10 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v",
     _state["verbose"] = verbose
 
 
+def _error(message: str) -> None:
+    err.print(Text.assemble(("error: ", "red"), message))
+
+
 @contextlib.contextmanager
 def _errors():
     """The one place library errors become a message and an exit code: unusable input or a
@@ -58,12 +64,12 @@ def _errors():
     try:
         yield
     except (SourceError, UsageError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        _error(str(e))
         raise typer.Exit(EXIT_USAGE) from None
     except (EtlError, CohortError) as e:
         if _state["verbose"]:
             traceback.print_exc()
-        err.print(f"[red]error:[/red] {e}")
+        _error(str(e))
         raise typer.Exit(EXIT_FAIL) from None
 
 
@@ -199,9 +205,9 @@ def rebuild(
     for r in result.loads:
         _print_load(r)
     for f in result.changed_files:
-        err.print(f"[yellow]changed since loaded:[/yellow] {f}")
+        err.print(Text.assemble(("changed since loaded: ", "yellow"), str(f)))
     for f in result.missing_files:
-        err.print(f"[yellow]missing:[/yellow] {f}")
+        err.print(Text.assemble(("missing: ", "yellow"), str(f)))
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -240,10 +246,10 @@ def view(
     from etl.adhoc import run_view_file
 
     if format not in ("csv", "json", "ndjson"):
-        err.print(f"[red]error:[/red] --format must be csv, json or ndjson, not {format!r}")
+        _error(f"--format must be csv, json or ndjson, not {format!r}")
         raise typer.Exit(EXIT_USAGE)
     if not view_file.is_file():
-        err.print(f"[red]error:[/red] {view_file}: no such file")
+        _error(f"{view_file}: no such file")
         raise typer.Exit(EXIT_USAGE)
     with _errors():
         text = run_view_file(view_file, paths, format)
@@ -353,6 +359,18 @@ def _check_engine(engine: str) -> None:
         raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
 
 
+def _on_engine(engine: str, db: Path, master: str, conf: list[str] | None, on_duckdb, on_spark):
+    """``on_duckdb(con)`` on the database file, or ``on_spark(spark)`` in a Spark session."""
+    _check_engine(engine)
+    if engine == "spark":
+        return _on_spark(master, conf, on_spark)
+    con = _open(db)
+    try:
+        return on_duckdb(con)
+    finally:
+        con.close()
+
+
 # -- report -------------------------------------------------------------------------------------
 @app.command()
 def report(
@@ -386,7 +404,7 @@ def report(
     try:
         cut = date.fromisoformat(cutoff) if cutoff else None
     except ValueError:
-        err.print(f"[red]error:[/red] --cutoff {cutoff!r}: expected a date YYYY-MM-DD")
+        _error(f"--cutoff {cutoff!r}: expected a date YYYY-MM-DD")
         raise typer.Exit(EXIT_USAGE) from None
     def progress(msg: str) -> None:
         err.print(f"report: {msg}")
@@ -499,18 +517,16 @@ def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
     with _errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
-        _check_engine(engine)
-        if engine == "spark":
+
+        def on_spark(spark):
             from .spark_runner import cohort_spark, screen_spark
 
             job = cohort_spark if kind == "cohort" else screen_spark
-            return _on_spark(spark_master, spark_conf,
-                             lambda spark: job(spark, db, params, reuse=True))
-        con = _open(db)
-        try:
-            return (build_cohort if kind == "cohort" else run_screen)(con, params)
-        finally:
-            con.close()
+            return job(spark, db, params, reuse=True)
+
+        return _on_engine(engine, db, spark_master, spark_conf,
+                          lambda con: (build_cohort if kind == "cohort" else run_screen)(
+                              con, params), on_spark)
 
 
 @app.command()
@@ -571,18 +587,13 @@ def evidence(
     with _errors():
         params = parse_pairs(param or [])
         _check_format(format, out_file)
-        _check_engine(engine)
-        if engine == "spark":
-            from .spark_runner import evidence_spark
+        def on_spark(spark):
+            from .spark_runner import evidence_spark  # the spark extra: imported only here
 
-            result = _on_spark(spark_master, spark_conf,
-                               lambda spark: evidence_spark(spark, db, patient_id, params))
-        else:
-            con = _open(db)
-            try:
-                result = run_evidence(con, patient_id, params)
-            finally:
-                con.close()
+            return evidence_spark(spark, db, patient_id, params)
+
+        result = _on_engine(engine, db, spark_master, spark_conf,
+                            lambda con: run_evidence(con, patient_id, params), on_spark)
     r = result.rules
     verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
     err.print(f"Patient/{result.patient_id}: {verdict}")
@@ -619,18 +630,13 @@ def check(
         if format == "parquet":
             raise UsageError("check prints a summary; --format must be table, csv or json")
         _check_format(format, None)
-        _check_engine(engine)
-        if engine == "spark":
-            from .spark_runner import check_spark
+        def on_spark(spark):
+            from .spark_runner import check_spark  # the spark extra: imported only here
 
-            result = _on_spark(spark_master, spark_conf,
-                               lambda spark: check_spark(spark, db, truth, params))
-        else:
-            con = _open(db)
-            try:
-                result = run_check(con, truth, params)
-            finally:
-                con.close()
+            return check_spark(spark, db, truth, params)
+
+        result = _on_engine(engine, db, spark_master, spark_conf,
+                            lambda con: run_check(con, truth, params), on_spark)
     for row in result.disagreements.itertuples():
         err.print(f"{row.disagreement}: Patient/{row.patient_id} (failed rules: "
                   f"{row.failed_rules or 'none'})")

@@ -66,7 +66,7 @@ from etl.export import (
     shard_expression,
 )
 from etl.ingest import diagnose, resource_types
-from etl.load import _looks_like_ndjson
+from etl.load import LoadResult, _looks_like_ndjson
 from etl.sources import (
     SourceFile,
     TruncatedInput,
@@ -118,37 +118,16 @@ class RejectedRecord:
 
 
 @dataclass
-class LakeSummary:
-    """What :func:`load_lake` did. Its fields are those of :class:`etl.load.LoadResult` that
-    ``bmc load`` prints (``by_type`` status counters, ``rejected_sample`` lines, ``mb_per_s``
-    ...), so the same summary printer serves both engines; plus where the lake is and what
-    was written."""
+class LakeSummary(LoadResult):
+    """What :func:`load_lake` did: a :class:`etl.load.LoadResult` (``by_type`` status
+    counters, ``rejected_sample`` lines, ``mb_per_s`` ...), so the same summary printer serves
+    both engines (``files_unchanged`` stays empty: a lake is new); plus where the lake is,
+    the first rejections as records and what was written."""
 
-    out: Path
     load_id: int = LOAD_ID
-    files_read: int = 0
-    files_unchanged: list[str] = field(default_factory=list)  # always empty: a lake is new
-    non_resource_files: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    bytes_read: int = 0
-    seconds: float = 0.0
-    by_type: dict[str, Counter] = field(default_factory=dict)  # type -> status -> n
-    deletions: int = 0
-    deletions_applied: int = 0
-    rejected: int = 0
-    rejected_sample: list[str] = field(default_factory=list)  # first 10, printable
-    rejected_records: list[RejectedRecord] = field(default_factory=list)  # the same 10
-    unresolved: dict[str, int] = field(default_factory=dict)  # reason -> n
-    export_errors: int = 0
+    out: Path | None = None
+    rejected_records: list[RejectedRecord] = field(default_factory=list)  # first 10
     tables: list[ExportedTable] = field(default_factory=list)
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
-
-    @property
-    def loaded(self) -> int:
-        return sum(c.get("current", 0) for c in self.by_type.values())
 
 
 # -- the output folder --------------------------------------------------------------------------
@@ -367,7 +346,7 @@ class _Build:
         self.started = started
         self.started_wall = started_wall
         self.views = list(compiled_views())
-        self.summary = LakeSummary(staging, skipped=list(disc.skipped))
+        self.summary = LakeSummary(out=staging, skipped=list(disc.skipped))
         self.files: list[_File] = []
         self.driver = _DriverRows()
         self.errors: list[RejectedRecord] = []  # every load_error row

@@ -167,3 +167,39 @@ def test_check_with_a_missing_truth_file_exits_2(db, tmp_path):
     res = run("check", "--db", db, "--truth", tmp_path / "nope.csv")
     assert res.exit_code == 2
     assert res.stderr == f"error: {tmp_path / 'nope.csv'}: no such truth file\n"
+
+
+def test_a_message_with_brackets_prints_them(monkeypatch, tmp_path):
+    """Error text is never read as rich markup: `[spark]` in the install hint stays."""
+    from etl.spark import session
+
+    def no_pyspark():
+        raise session.SparkUnavailable("the Spark engine needs pyspark: "
+                                       "pip install 'bmc-cohort[spark]'")
+
+    monkeypatch.setattr(session, "check_available", no_pyspark)
+    done = CliRunner().invoke(app, ["cohort", "--engine", "spark", "--db", str(tmp_path)])
+    assert done.exit_code == 1
+    assert "error: the Spark engine needs pyspark: pip install 'bmc-cohort[spark]'" in done.output
+
+
+def test_duckdb_commands_do_not_need_the_spark_extra(db, monkeypatch):
+    """Without pyspark and sqlglot installed, evidence and check still run on DuckDB."""
+    import builtins
+    import sys
+
+    for name in [m for m in sys.modules if m.split(".")[0] in ("pyspark", "sqlglot")
+                 or m in ("cohort.spark_runner", "cohort.dialect")]:
+        monkeypatch.delitem(sys.modules, name)
+    real_import = builtins.__import__
+
+    def no_spark_extra(name, *args, **kwargs):
+        if name.split(".")[0] in ("pyspark", "sqlglot"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_spark_extra)
+    run = CliRunner()
+    pid = run.invoke(app, ["cohort", "--db", str(db), "--format", "csv"]).stdout.splitlines()[1]
+    done = run.invoke(app, ["evidence", pid.split(",")[0], "--db", str(db), "--format", "csv"])
+    assert done.exit_code == 0, done.output
