@@ -99,7 +99,8 @@ def _convert(value: str, kind: str, where: str):
 
 
 def read_reference(spec: RefFile, folder: Path | None = None) -> list[dict]:
-    """The rows of one reference CSV, typed and checked (header, key uniqueness)."""
+    """The rows of one reference CSV, typed and checked (header, the number of fields on
+    every line); :func:`check_keys` checks key uniqueness."""
     path = (folder or queries_dir() / "reference") / spec.file
     if not path.is_file():
         raise ReferenceDataError(f"{path}: reference file missing")
@@ -111,6 +112,8 @@ def read_reference(spec: RefFile, folder: Path | None = None) -> list[dict]:
         rows = []
         for n, raw in enumerate(reader, start=2):
             where = f"{path} line {n}"
+            if None in raw or any(raw[c] is None for c in spec.names):  # too many / too few
+                raise ReferenceDataError(f"{where}: expected {len(spec.columns)} fields")
             rows.append({c: _convert(raw[c] or "", t, f"{where} column {c}")
                          for c, t in spec.columns})
     return rows

@@ -138,6 +138,14 @@ def test_a_malformed_number_is_refused_with_file_line_and_column(tmp_path):
         read_reference(spec, tmp_path)
 
 
+@pytest.mark.parametrize("line", ["hgb,g/L,g/dL,0.1", "hgb,g/L,g/dL,0.1,CODES.md §4.2,extra"])
+def test_a_line_with_too_few_or_too_many_fields_is_refused(tmp_path, line):
+    spec = next(s for s in REFERENCE_FILES if s.file == "units.csv")
+    (tmp_path / "units.csv").write_text(f"analyte,unit,canonical_unit,factor,source\n{line}\n")
+    with pytest.raises(ReferenceDataError, match=r"units\.csv line 2: expected 5 fields"):
+        read_reference(spec, tmp_path)
+
+
 # --- the query files -------------------------------------------------------------------------------
 ALL_STAGES = stages("cohort") + stages("screen")
 
