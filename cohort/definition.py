@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .engine import DuckDBEngine, Engine
 from .parameters import resolve
 from .runner import RunInfo, run_group
 
@@ -82,12 +83,13 @@ def record_parameters(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     con.execute("CREATE OR REPLACE TABLE bmc_build AS SELECT ? AS fingerprint", [fingerprint(con)])
 
 
-def built_with(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
-    """The parameters the current ``bmc_*`` tables were built with (None if never built)."""
-    try:
-        return dict(con.execute("SELECT name, value FROM bmc_parameter").fetchall())
-    except duckdb.CatalogException:
+def built_with(engine: Engine) -> dict[str, str] | None:
+    """The parameters the current ``bmc_*`` tables were built with, as shown in
+    ``bmc_parameter`` (None if never built), on either engine."""
+    if "bmc_parameter" not in engine.tables():
         return None
+    df = engine.query("SELECT name, value FROM bmc_parameter")
+    return dict(zip(df["name"], df["value"], strict=True))
 
 
 def up_to_date(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
@@ -101,23 +103,18 @@ def up_to_date(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
         con.execute(f"SELECT 1 FROM {table} LIMIT 0")
     except duckdb.CatalogException:
         return False
-    return built_with(con) == wanted and fp == fingerprint(con)
+    return built_with(DuckDBEngine(con)) == wanted and fp == fingerprint(con)
 
 
-def _lab_issues(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute("""
-        SELECT analyte, unit_raw AS unit, unit_status, count(*) AS n_values,
-               count(DISTINCT patient_key) AS n_patients
-        FROM bmc_lab
-        WHERE unit_status NOT IN ('ok') AND analyte NOT IN ('nrbc_ratio', 'nrbc_abs')
-          AND list_contains(?, coalesce(status, 'unknown'))
-        GROUP BY analyte, unit_raw, unit_status
-        ORDER BY n_values DESC, analyte""", [list(_statuses(con))]).df()
-
-
-def _statuses(con: duckdb.DuckDBPyConnection) -> list[str]:
-    value = (built_with(con) or {}).get("result_statuses", "")
-    return [v for v in value.split(",") if v]
+#: Lab values the cohort could not grade (units it cannot convert), as every engine reads them.
+LAB_ISSUES_SQL = """
+SELECT analyte, unit_raw AS unit, unit_status, count(*) AS n_values,
+       count(DISTINCT patient_key) AS n_patients
+FROM bmc_lab
+WHERE unit_status NOT IN ('ok') AND analyte NOT IN ('nrbc_ratio', 'nrbc_abs')
+  AND list_contains($result_statuses, coalesce(status, 'unknown'))
+GROUP BY analyte, unit_raw, unit_status
+ORDER BY n_values DESC, analyte"""
 
 
 def issue_notes(lab_issues: pd.DataFrame) -> list[str]:
@@ -151,11 +148,13 @@ def cohort_result(cohort: pd.DataFrame, funnel: pd.DataFrame, issues: pd.DataFra
                         info.notes + issue_notes(issues), info.timings)
 
 
-def read_cohort(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
-                info: RunInfo | None = None) -> CohortResult:
-    """The cohort result from the ``bmc_*`` tables as they stand."""
-    return cohort_result(con.execute(COHORT_SQL).df(), con.execute(FUNNEL_SQL).df(),
-                         _lab_issues(con), values, info)
+def read_cohort(engine: Engine, values: Mapping[str, Any], info: RunInfo | None = None
+                ) -> CohortResult:
+    """The cohort result from the ``bmc_*`` tables as they stand, on either engine; ``values``
+    are the parameters they were built with."""
+    issues = engine.query(LAB_ISSUES_SQL, {"result_statuses": values["result_statuses"]})
+    return cohort_result(engine.query(COHORT_SQL), engine.query(FUNNEL_SQL), issues, values,
+                         info)
 
 
 def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None, *,
@@ -169,11 +168,11 @@ def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | Non
     """
     values = resolve(params)
     if reuse and up_to_date(con, values):
-        return read_cohort(con, values, RunInfo(notes=["cohort tables reused (same parameters, "
-                                                       "data and queries)"]))
-    info: RunInfo = run_group(con, "cohort", values)
-    record_parameters(con, values)
-    return read_cohort(con, values, info)
+        info = RunInfo(notes=["cohort tables reused (same parameters, data and queries)"])
+    else:
+        info = run_group(con, "cohort", values)
+        record_parameters(con, values)
+    return read_cohort(DuckDBEngine(con), values, info)
 
 
 def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,

@@ -17,7 +17,8 @@ import duckdb
 import pandas as pd
 
 from .definition import CohortResult, build_cohort
-from .runner import run_group
+from .engine import DuckDBEngine, Engine
+from .runner import RunInfo, run_group
 
 SCREEN_COLUMNS = ("patient_id", "tier", "reasons", "rank", "worst_grade", "finding_date")
 
@@ -38,8 +39,12 @@ def run_screen(con: duckdb.DuckDBPyConnection,
     """Build the cohort (or reuse its tables when they are up to date with these parameters,
     as after ``bmc cohort``), then the screen; ``bmc_screen`` is left in the database."""
     cohort = build_cohort(con, params, reuse=True)
-    info = run_group(con, "screen", cohort.params)
-    screen = con.execute(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen ORDER BY rank").df()
+    return read_screen(DuckDBEngine(con), cohort, run_group(con, "screen", cohort.params))
+
+
+def read_screen(engine: Engine, cohort: CohortResult, info: RunInfo) -> ScreenResult:
+    """The screen result from ``bmc_screen`` as it stands, on either engine."""
+    screen = engine.query(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen ORDER BY rank")
     counts = {t: int((screen.tier == t).sum()) for t in ("1", "2", "excluded")}
     return ScreenResult(screen, counts, cohort, cohort.notes + info.notes,
                         {**cohort.timings, **info.timings})

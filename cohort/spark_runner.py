@@ -28,20 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from etl.export import MANIFEST, SHARD_COLUMN
 from etl.spark.load import tidy
 from etl.spark.session import error_message
 
-from .definition import COHORT_SQL, FUNNEL_SQL, CohortResult, cohort_result, queries_digest
+from .definition import CohortResult, queries_digest, read_cohort
 from .dialect import DialectError, to_spark
-from .engine import SparkEngine, like_duckdb, spark_args
+from .engine import SparkEngine, spark_args
 from .errors import DatabaseError, QueryError
 from .parameters import BY_NAME, resolve
 from .reference import REFERENCE_FILES, load_reference
 from .runner import REQUIRED_TABLES, RunInfo, bind_values, stages
-from .screen import SCREEN_COLUMNS, ScreenResult
+from .screen import ScreenResult, read_screen
 
 _SPARK_TYPES = {"DOUBLE": "double", "INTEGER": "int", "BOOLEAN": "boolean", "VARCHAR": "string"}
 
@@ -192,16 +191,6 @@ def run_group_spark(spark, group: str, params: Mapping[str, Any],
     return info
 
 
-_LAB_ISSUES = """
-SELECT analyte, unit_raw AS unit, unit_status, count(*) AS n_values,
-       count(DISTINCT patient_key) AS n_patients
-FROM bmc_lab
-WHERE unit_status NOT IN ('ok') AND analyte NOT IN ('nrbc_ratio', 'nrbc_abs')
-  AND list_contains($result_statuses, coalesce(status, 'unknown'))
-GROUP BY analyte, unit_raw, unit_status
-ORDER BY n_values DESC, analyte"""
-
-
 def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None, *,
                  store: bool = True, reuse: bool = False) -> CohortResult:
     """The cohort over a Parquet lake, on Spark; the same result object as on DuckDB.
@@ -212,21 +201,12 @@ def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
     values = resolve(params)
     register_export(spark, export)
     if reuse and lake_up_to_date(export, values, "cohort"):
-        return read_cohort_spark(spark, values, RunInfo(notes=[
+        return read_cohort(SparkEngine(spark), values, RunInfo(notes=[
             "cohort tables reused (same parameters, lake files and queries)"]))
     info = run_group_spark(spark, "cohort", values)
     if store:
         info.notes.extend(store_tables(spark, export, values, ("cohort",)))
-    return read_cohort_spark(spark, values, info)
-
-
-def read_cohort_spark(spark, values: Mapping[str, Any], info: RunInfo | None = None
-                      ) -> CohortResult:
-    """The cohort result from the registered ``bmc_*`` tables as they stand."""
-    issues = _pandas(spark.sql(to_spark(_LAB_ISSUES),
-                               args=_args(values, ("result_statuses",))))
-    return cohort_result(_pandas(spark.sql(COHORT_SQL)), _pandas(spark.sql(FUNNEL_SQL)),
-                         issues, values, info)
+    return read_cohort(SparkEngine(spark), values, info)
 
 
 def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None, *,
@@ -236,7 +216,7 @@ def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
     values = resolve(params)
     if reuse and lake_up_to_date(export, values, "screen"):
         register_export(spark, export)
-        cohort = read_cohort_spark(spark, values)
+        cohort = read_cohort(SparkEngine(spark), values)
         info = RunInfo(notes=["screen tables reused (same parameters, lake files and queries)"])
     else:
         reused = lake_up_to_date(export, values, "cohort")
@@ -245,11 +225,7 @@ def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
         if store:
             info.notes.extend(store_tables(spark, export, cohort.params, ("cohort", "screen"),
                                            ("screen",) if reused else None))
-    screen = _pandas(spark.sql(f"SELECT {', '.join(SCREEN_COLUMNS)} FROM bmc_screen "
-                               f"ORDER BY rank"))
-    counts = {t: int((screen.tier == t).sum()) for t in ("1", "2", "excluded")}
-    return ScreenResult(screen, counts, cohort, cohort.notes + info.notes,
-                        {**cohort.timings, **info.timings})
+    return read_screen(SparkEngine(spark), cohort, info)
 
 
 # -- the bmc_* tables kept in the lake -----------------------------------------------------------
@@ -325,15 +301,15 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
         shutil.rmtree(target, ignore_errors=True)
         (root / f".{table}.writing").rename(target)
         spark.read.parquet(str(target)).createOrReplaceTempView(table)
-    (root / BUILD_MANIFEST).write_text(json.dumps({
+    text = json.dumps({
         "format": "bmc-cohort spark tables 1",
         "fingerprint": lake_fingerprint(root),
         "parameters": _shown(values),
         "groups": list(groups),
         "tables": tables,
-    }, indent=1) + "\n", encoding="utf-8")
-    _STORED_VIEWS[_app(spark)] = (str(root.resolve()),
-                                  (root / BUILD_MANIFEST).read_text(encoding="utf-8"))
+    }, indent=1) + "\n"
+    (root / BUILD_MANIFEST).write_text(text, encoding="utf-8")
+    _STORED_VIEWS[_app(spark)] = (str(root.resolve()), text)
     return []
 
 
@@ -372,13 +348,3 @@ def check_spark(spark, folder: str | Path, truth_csv: str | Path,
 
     labels = read_truth(truth_csv)
     return check_built(lake_engine(spark, folder, params), labels)
-
-
-def table_pandas(spark, table: str) -> pd.DataFrame:
-    """A (small) registered table as pandas, for tests and reports."""
-    return _pandas(spark.table(table))
-
-
-def _pandas(df) -> pd.DataFrame:
-    """A small Spark result as pandas with DuckDB's dtypes (integers with NULLs stay integers)."""
-    return like_duckdb(df.toPandas(), df.schema)

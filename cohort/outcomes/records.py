@@ -15,11 +15,10 @@ its tables, never recomputed: value-set membership (``bmc_coded``, from
 """
 from __future__ import annotations
 
-import csv
 import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pandas as pd
 from ..engine import Engine
 from ..errors import DatabaseError, QueryError, ReferenceDataError
 from ..paths import queries_dir
+from ..reference import RefFile, check_keys, read_reference
 
 REQUIRED_TABLES = ("patient", "condition", "observation", "observation_reference_range",
                    "medication_administration", "medication", "procedure", "diagnostic_report",
@@ -52,41 +52,33 @@ def regimen_table() -> pd.DataFrame:
     return df
 
 
+#: ``queries/outcomes/codes.csv`` as a reference file (read and checked as
+#: ``queries/reference`` is): every column text, one row per (concept, system, code) -- a
+#: second row would double the joins.
+CODE_FILE = RefFile("codes.csv", CODE_TABLE, tuple((c, "VARCHAR") for c in CODE_COLUMNS),
+                    ("concept", "system", "code"))
+
+
 def read_codes(path: Path | None = None) -> pd.DataFrame:
-    """``queries/outcomes/codes.csv``, checked: the header, every field but ``source``
-    present, a known concept, one row per (concept, system, code) -- a second row would
-    double the joins -- and integer ``ae_grade`` values (the query casts them). Errors name
-    the file and line, as for ``queries/reference``."""
+    """``queries/outcomes/codes.csv``, checked as the files of ``queries/reference`` are
+    (header, fields per line, unique key; errors name the file and line), and besides: every
+    field but ``source`` present, a known concept, integer ``ae_grade`` values (the query
+    casts them)."""
     path = path or queries_dir() / "outcomes" / "codes.csv"
-    if not path.is_file():
-        raise ReferenceDataError(f"{path}: reference file missing")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != CODE_COLUMNS:
-            raise ReferenceDataError(f"{path}: header must be {','.join(CODE_COLUMNS)}, "
-                                     f"found {','.join(reader.fieldnames or [])}")
-        rows: list[dict[str, str | None]] = []
-        seen: dict[tuple[str, ...], int] = {}
-        for n, raw in enumerate(reader, start=2):
-            where = f"{path} line {n}"
-            if None in raw or any(raw[c] is None for c in CODE_COLUMNS):
-                raise ReferenceDataError(f"{where}: expected {len(CODE_COLUMNS)} fields")
-            row = {c: (raw[c].strip() or None) for c in CODE_COLUMNS}
-            empty = [c for c in CODE_COLUMNS[:4] if row[c] is None]
-            if empty:
-                raise ReferenceDataError(f"{where}: {', '.join(empty)} must not be empty")
-            if row["concept"] not in CODE_CONCEPTS:
-                raise ReferenceDataError(f"{where}: unknown concept {row['concept']!r} "
-                                         f"(one of {', '.join(CODE_CONCEPTS)})")
-            if row["concept"] == "ae_grade" and not str(row["value"]).isdigit():
-                raise ReferenceDataError(f"{where} column value: {row['value']!r} is not a "
-                                         f"valid integer grade")
-            key = (row["concept"], row["system"], row["code"])
-            if key in seen:
-                raise ReferenceDataError(f"{where}: duplicates line {seen[key]} (concept, "
-                                         f"system, code = {', '.join(map(str, key))})")
-            seen[key] = n
-            rows.append(row)
+    spec = replace(CODE_FILE, file=path.name)
+    rows = read_reference(spec, path.parent)
+    for n, row in enumerate(rows, start=2):
+        where = f"{path} line {n}"
+        empty = [c for c in CODE_COLUMNS[:4] if row[c] is None]
+        if empty:
+            raise ReferenceDataError(f"{where}: {', '.join(empty)} must not be empty")
+        if row["concept"] not in CODE_CONCEPTS:
+            raise ReferenceDataError(f"{where}: unknown concept {row['concept']!r} "
+                                     f"(one of {', '.join(CODE_CONCEPTS)})")
+        if row["concept"] == "ae_grade" and not str(row["value"]).isdigit():
+            raise ReferenceDataError(f"{where} column value: {row['value']!r} is not a "
+                                     f"valid integer grade")
+    check_keys(spec, rows, set(), str(path))
     return pd.DataFrame(rows, columns=list(CODE_COLUMNS), dtype=object)
 
 
@@ -197,19 +189,10 @@ def read_records(engine: Engine, patient_keys: Iterable[str]) -> Records:
     return Records(**{name: read(name) for name in names})
 
 
-def built_with(engine: Engine) -> dict[str, str] | None:
-    """``bmc_parameter`` (name -> value as shown) on either engine; None when the cohort was
-    never built with recorded parameters. (:func:`cohort.definition.built_with` reads a
-    DuckDB connection only.)"""
-    if "bmc_parameter" not in engine.tables():
-        return None
-    df = engine.query("SELECT name, value FROM bmc_parameter")
-    return dict(zip(df["name"], df["value"], strict=True))
-
-
 def built_parameters(engine: Engine) -> dict:
     """The parameters the cohort tables were built with (``bmc_parameter``), defaults for any
     the build did not record: the outcomes read results as the cohort did."""
+    from ..definition import built_with
     from ..parameters import BY_NAME, resolve
 
     recorded = {k: v for k, v in (built_with(engine) or {}).items() if k in BY_NAME}
