@@ -56,13 +56,13 @@ def shard_expression(key_sql: str) -> str:
     return f"substr(md5({key_sql}), 1, 1)"
 
 
-def _patient_key_column(table: str, columns: list[str]) -> str | None:
+def patient_key_column(table: str, columns: list[str]) -> str | None:
     if table == "patient":
         return "resource_key"
     return "patient_key" if "patient_key" in columns else None
 
 
-def _select_list(cols: list[tuple[str, str]]) -> str:
+def select_list(cols: list[tuple[str, str]]) -> str:
     out = []
     for name, dtype in cols:
         q = quote_ident(name)
@@ -126,14 +126,14 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, out: Path) -> Expo
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
         [table]).fetchall()]
-    key = _patient_key_column(table, [c for c, _ in cols])
+    key = patient_key_column(table, [c for c, _ in cols])
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
     if rows == 0:
         key = None  # no partition folders for no rows: one empty file keeps the schema
     target = out / table
     if target.exists():
         shutil.rmtree(target)
-    select = _select_list(cols)
+    select = select_list(cols)
     if key is not None:
         shard = shard_expression(f"coalesce({quote_ident(key)}, '')")
         query = f"SELECT {select}, {shard} AS {SHARD_COLUMN} FROM {quote_ident(table)}"

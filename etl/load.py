@@ -275,7 +275,7 @@ class Loader:
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as e:
-            if _looks_like_ndjson(data):  # NDJSON with a .json name
+            if looks_like_ndjson(data):  # NDJSON with a .json name
                 return self._ndjson(SourceFile(sf.path, sf.display, "ndjson", sf.size, sf.deleted,
                                                sf.export_error), file_id, stats, None)
             self.ing.reject(stats, Location(sf.display), f"invalid JSON ({str(e).split(':', 1)[0]}, "
@@ -390,7 +390,7 @@ def _first_type(line: bytes) -> str | None:
     return rt if isinstance(rt, str) else None
 
 
-def _looks_like_ndjson(data: bytes) -> bool:
+def looks_like_ndjson(data: bytes) -> bool:
     """Is this .json file really NDJSON (several lines, the first three JSON objects)?"""
     lines = [ln for ln in data.split(b"\n", 20)[:20] if ln.strip()]
     if len(lines) < 2:

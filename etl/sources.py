@@ -73,7 +73,7 @@ def _display(path: Path) -> str:
         return str(absolute)
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"
 
@@ -81,7 +81,7 @@ def _is_gzip(path: Path) -> bool:
 def iter_decompressed(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The file's content in pieces, gunzipped when it is gzip (by magic number). A gzip file
     that ends early yields what decompressed, then raises TruncatedInput."""
-    if _is_gzip(path):
+    if is_gzip(path):
         yield from _gunzip(path, chunk_bytes, None)
         return
     with open(path, "rb") as f:
@@ -259,7 +259,7 @@ def iter_line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES,
     hashlib releases the GIL -- and ``on_bytes`` is called with raw bytes consumed (progress).
     """
     with _Feeder(hasher) as feed:
-        gz = _is_gzip(path)
+        gz = is_gzip(path)
         if not gz and path.stat().st_size > 0:
             yield from _mapped_chunks(path, chunk_bytes, feed, on_bytes)
         elif gz:

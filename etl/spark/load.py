@@ -61,18 +61,18 @@ from etl.export import (
     MANIFEST,
     SHARD_COLUMN,
     ExportedTable,
-    _patient_key_column,
-    _select_list,
+    patient_key_column,
+    select_list,
     shard_expression,
 )
 from etl.ingest import diagnose, resource_types
-from etl.load import LoadResult, _looks_like_ndjson
+from etl.load import LoadResult, looks_like_ndjson
 from etl.sources import (
     SourceFile,
     TruncatedInput,
-    _is_gzip,
     content_sha256,
     discover,
+    is_gzip,
     read_document,
     strip_bom,
 )
@@ -239,7 +239,7 @@ def _read_document(f: _File, out: _DriverRows) -> None:
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        if _looks_like_ndjson(data):
+        if looks_like_ndjson(data):
             f.kind = "ndjson"  # NDJSON with a .json name: read by Spark like the others
             return
         out.errors.append(RejectedRecord(f.sf.display, None, None, None, None,
@@ -464,7 +464,7 @@ class _Build:
             links = self.work / "inputs"
             links.mkdir()
             for f in nd:
-                gz = _is_gzip(f.sf.path)
+                gz = is_gzip(f.sf.path)
                 link = links / f"{f.index:07d}.ndjson{'.gz' if gz else ''}"
                 link.symlink_to(f.sf.path)
                 f.spark_path = str(link)
@@ -908,7 +908,7 @@ class _Build:
         cols = self.types[table]
         df = df.select(*[F.col(f"`{n}`").cast(_spark_type(t)).alias(n) for n, t in cols])
         target = self.staging / table
-        key = _patient_key_column(table, [n for n, _ in cols])
+        key = patient_key_column(table, [n for n, _ in cols])
         if key is not None:
             shard = shard_expression(f"coalesce(`{key}`, '')")
             df.withColumn(SHARD_COLUMN, F.expr(shard)).write \
@@ -969,7 +969,7 @@ def _duckdb_types(views) -> dict[str, list[tuple[str, str]]]:
                 "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
                 [table]).fetchall()]
             described = con.execute(
-                f"DESCRIBE SELECT {_select_list(cols)} FROM {quote_ident(table)}").fetchall()
+                f"DESCRIBE SELECT {select_list(cols)} FROM {quote_ident(table)}").fetchall()
             out[table] = [(r[0], r[1]) for r in described]
         return out
     finally:
