@@ -82,6 +82,11 @@ def spark_run(spark, views, obs: Path) -> float:
     return time.perf_counter() - started
 
 
+def warm(times: list[float]) -> float:
+    """The warm figure of a series: the best run after the first (cold) one."""
+    return min(times[1:] or times)
+
+
 def cohort_section(spark, n: int, work: Path, repeat: int) -> None:
     """The whole path on both engines over the same N-patient export: loading (DuckDB
     ``bmc load`` into a new file vs Spark ``load_lake`` into a new lake) and the cohort
@@ -125,10 +130,10 @@ def cohort_section(spark, n: int, work: Path, repeat: int) -> None:
     same = results["spark"].counts == results["duck"].counts
 
     def line(name: str, times: list[float], size: float | None = None) -> str:
-        warm = min(times[1:] or times)
-        rate = (f"   {size / times[0]:7.1f} / {size / warm:7.1f} MB/s cold/warm"
+        best = warm(times)
+        rate = (f"   {size / times[0]:7.1f} / {size / best:7.1f} MB/s cold/warm"
                 if size else "")
-        return f"  {name:<24} cold {times[0]:6.2f} s   warm {warm:6.2f} s{rate}"
+        return f"  {name:<24} cold {times[0]:6.2f} s   warm {best:6.2f} s{rate}"
 
     print(f"whole path, {n} patients ({mb:.1f} MB NDJSON; cohort "
           f"{results['duck'].counts['cohort']}, "
@@ -138,9 +143,9 @@ def cohort_section(spark, n: int, work: Path, repeat: int) -> None:
     print(line("DuckDB build_cohort", duck))
     print(line("Spark cohort_spark", sp))
     print(f"  Spark / DuckDB   load cold {spark_load[0] / duck_load[0]:.0f}x warm "
-          f"{min(spark_load[1:] or spark_load) / min(duck_load[1:] or duck_load):.0f}x;   "
+          f"{warm(spark_load) / warm(duck_load):.0f}x;   "
           f"cohort cold {sp[0] / duck[0]:.0f}x warm "
-          f"{min(sp[1:] or sp) / min(duck[1:] or duck):.0f}x")
+          f"{warm(sp) / warm(duck):.0f}x")
 
 
 def main() -> None:
@@ -180,19 +185,19 @@ def main() -> None:
         finally:
             spark.stop()
 
-        def line(name: str, cold: float, warm: float) -> str:
+        def line(name: str, cold: float, best: float) -> str:
             return (f"{name:<22} cold {cold:6.2f} s {mb / cold:8.1f} MB/s   "
-                    f"warm {warm:6.2f} s {mb / warm:8.1f} MB/s")
+                    f"warm {best:6.2f} s {mb / best:8.1f} MB/s")
 
-        print(line("DuckDB views", bare[0], min(bare[1:] or bare)))
-        print(line("DuckDB (bmc load)", duck[0], min(duck[1:] or duck)))
-        print(line(f"Spark {args.master}", sp[0], min(sp[1:] or sp)))
+        print(line("DuckDB views", bare[0], warm(bare)))
+        print(line("DuckDB (bmc load)", duck[0], warm(duck)))
+        print(line(f"Spark {args.master}", sp[0], warm(sp)))
         print(f"Spark session start   {start_s:6.2f} s (not in the figures above)")
-        warm_sp = min(sp[1:] or sp)
+        warm_sp = warm(sp)
         print(f"Spark time / DuckDB views time   cold {sp[0] / bare[0]:.1f}x   "
-              f"warm {warm_sp / min(bare[1:] or bare):.1f}x")
+              f"warm {warm_sp / warm(bare):.1f}x")
         print(f"Spark time / bmc load time       cold {sp[0] / duck[0]:.1f}x   "
-              f"warm {warm_sp / min(duck[1:] or duck):.1f}x")
+              f"warm {warm_sp / warm(duck):.1f}x")
     finally:
         if args.keep:
             print(f"kept {work}")

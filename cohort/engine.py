@@ -17,13 +17,14 @@ import pandas as pd
 
 from .errors import QueryError
 
-_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+#: A bound parameter in the SQL of ``queries/`` (``$name``), on every engine.
+PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def used_parameters(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The values of the ``$name`` parameters ``sql`` uses (lists as lists); a parameter the
     SQL uses but ``params`` lacks raises :class:`QueryError` naming it."""
-    names = dict.fromkeys(_PARAM.findall(sql))
+    names = dict.fromkeys(PARAMETER.findall(sql))
     params = params or {}
     missing = [n for n in names if n not in params]
     if missing:

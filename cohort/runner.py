@@ -20,6 +20,7 @@ import duckdb
 from etl.store import quote_ident
 from etl.viewdef.macros import install_date_macros
 
+from .engine import PARAMETER
 from .errors import DatabaseError, QueryError
 from .paths import queries_dir
 from .reference import load_reference
@@ -29,7 +30,6 @@ REQUIRED_TABLES = ("patient", "condition", "observation", "observation_reference
                    "diagnostic_report", "medication_administration", "medication", "procedure",
                    "resource", "source_file")
 
-_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _STAGE = re.compile(r"^(?:(screen)_)?(\d\d)_([a-z0-9_]+)\.sql$")
 
 
@@ -66,10 +66,10 @@ def read_stage(path: Path) -> Stage:
         raise QueryError(f"{path}: stage files are named NN_name.sql or screen_NN_name.sql")
     group = m.group(1) or "cohort"
     sql = path.read_text(encoding="utf-8")
-    used = tuple(sorted(set(_PARAM.findall(_strip_comments(sql)))))
+    used = tuple(sorted(set(PARAMETER.findall(_strip_comments(sql)))))
     header = "\n".join(ln for ln in sql.splitlines() if ln.startswith("--"))
     declared_line = re.search(r"^--\s*Parameters:(.*)$", header, re.MULTILINE)
-    declared = tuple(sorted(set(_PARAM.findall(declared_line.group(1))))) if declared_line else ()
+    declared = tuple(sorted(set(PARAMETER.findall(declared_line.group(1))))) if declared_line else ()
     return Stage(path, group, "bmc_" + m.group(3), sql, used, declared)
 
 
