@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from .errors import InputError, Location
+from .errors import InputError, Location, printable
 from .store import quote_ident, sql_string
 
 HEADER_STRUCTURE: dict = {
@@ -105,8 +105,9 @@ class Ingestor:
         if self.strict:
             raise InputError(loc, reason)
         stats.rejected += 1
+        # loc's fields are safe (errors.Location); the reason is the project's own text
         stats.errors.append((self.load_id, loc.file, loc.line, loc.entry,
-                             loc.resource_type, loc.resource_id, reason))
+                             loc.resource_type, loc.resource_id, printable(reason)))
 
     def flush_errors(self, stats: FileStats) -> None:
         if stats.errors:

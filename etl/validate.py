@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import typing
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 
 import orjson
+
+from .errors import printable
 
 MAX_MESSAGES = 3
 BATCH = 500
@@ -43,11 +46,52 @@ def check_one(text: bytes) -> tuple[str | None, str | None, list[str]] | None:
     except ValidationError as e:
         msgs = []
         for err in e.errors(include_input=False, include_url=False)[:MAX_MESSAGES]:
-            loc = ".".join(str(x) for x in err.get("loc", ()))
-            msgs.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else err.get("msg", "invalid"))
+            loc, known = element_path(model, err.get("loc", ()))
+            msg = printable(err.get("msg", "invalid")) if known else UNKNOWN_ELEMENT
+            msgs.append(f"{loc}: {msg}" if loc else msg)
         return rtype, rid, msgs
     except (ValueError, TypeError) as e:  # fhir.resources raises these for some rules
         return rtype, rid, [type(e).__name__]
+    except (KeyError, LookupError, AttributeError) as e:  # e.g. a contained resource of an
+        return rtype, rid, [f"not validated ({type(e).__name__} in the validator)"]  # odd type
+    return None
+
+
+UNKNOWN_ELEMENT = "element not defined in FHIR R4"
+
+
+def element_path(model, loc: typing.Sequence) -> tuple[str, bool]:
+    """The validator's error location as a FHIR element path, and whether every name in it
+    is an element of the model. Names the models do not define are keys from the data (they
+    may be anything: a patient's name, an escape sequence): the path stops before them."""
+    parts: list[str] = []
+    current = model
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(str(part))
+            continue
+        field = _fields(current).get(part) if current is not None else None
+        if field is None:
+            return ".".join(parts), False
+        parts.append(part)
+        current = _element_model(field.annotation)
+    return ".".join(parts), True
+
+
+def _fields(model) -> dict:
+    """Element name (JSON name, e.g. ``_gender``) -> field of a fhir.resources model."""
+    fields = getattr(model, "model_fields", None) or {}
+    return {(f.alias or n): f for n, f in fields.items()} | {n: f for n, f in fields.items()}
+
+
+def _element_model(annotation):
+    """The model class of a field whose type is a FHIR element or resource, else None."""
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        if hasattr(a, "get_model_klass"):
+            return a.get_model_klass()
+        stack.extend(typing.get_args(a))
     return None
 
 
