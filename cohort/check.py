@@ -21,6 +21,7 @@ import pandas as pd
 from .definition import ensure_built
 from .engine import DuckDBEngine, Engine
 from .errors import UsageError
+from .usercodes import UserCodes
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
@@ -110,10 +111,12 @@ def confusion(predicted: set[str], labels: Mapping[str, bool], known: set[str]) 
 
 
 def check(con: duckdb.DuckDBPyConnection, truth_csv: str | Path,
-          params: Mapping[str, Any] | None = None) -> CheckResult:
-    """Compare the cohort built with ``params`` against the labels in ``truth_csv``."""
+          params: Mapping[str, Any] | None = None, codes: UserCodes | None = None
+          ) -> CheckResult:
+    """Compare the cohort built with ``params`` (and the user's ``codes``) against the labels
+    in ``truth_csv``."""
     labels = read_truth(truth_csv)
-    ensure_built(con, params)
+    ensure_built(con, params, codes=codes)
     return check_built(DuckDBEngine(con), labels)
 
 

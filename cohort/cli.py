@@ -9,14 +9,18 @@ Exit codes (also in README and ``--help``):
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,38 +33,147 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from etl.errors import EtlError, SourceError
+from etl.errors import EtlError, SourceError, printable, valid_id
 
 from .errors import CohortError, UsageError
 from .parameters import PARAMETERS
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+INTERRUPTED = "interrupted; the command stopped"
+
+
+class _BatchGroup(TyperGroup):
+    """The ``bmc`` group: ``-v/--verbose`` and ``--summary FILE`` are taken wherever they
+    stand (before or after the subcommand: batch scripts append them), and the summary is
+    written whatever the exit code."""
+
+    def main(self, args=None, *a, **kw):
+        args = list(sys.argv[1:] if args is None else args)
+        _state.update(verbose=False, summary=None, run=None)
+        rest: list[str] = []
+        it = iter(range(len(args)))
+        for i in it:
+            arg = args[i]
+            if arg == "--":
+                rest.extend(args[i:])
+                break
+            if arg in ("-v", "--verbose"):
+                _state["verbose"] = True
+            elif arg == "--summary" and i + 1 < len(args):
+                _state["summary"] = Path(args[i + 1])
+                next(it, None)
+            elif arg.startswith("--summary="):
+                _state["summary"] = Path(arg.split("=", 1)[1])
+            else:
+                rest.append(arg)
+        command = next((a for a in rest if not a.startswith("-")), None)
+        _state["run"] = {"command": command, "arguments": [printable(a) for a in rest],
+                         "started": time.time(), "inputs": [], "counts": {}, "timings": {},
+                         "error": None}
+        try:
+            return super().main(rest, *a, **kw)
+        except SystemExit as e:
+            _write_summary(e.code if isinstance(e.code, int) else EXIT_FAIL)
+            raise
+        except click.exceptions.Exit as e:  # standalone_mode=False
+            _write_summary(e.exit_code)
+            raise
+
 
 app = typer.Typer(
+    cls=_BatchGroup,
     help="bmc-cohort: FHIR R4 exports -> DuckDB (SQL-on-FHIR views) -> bone marrow "
          "carcinomatosis cohorts and outcomes.\n\nExit codes: 0 success, 1 failure (nothing "
-         "changed), 2 usage error, 3 loaded with some records rejected.",
+         "changed), 2 usage error, 3 loaded with some records rejected.\n\n-v/--verbose and "
+         "--summary FILE may also follow the subcommand.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 # markup off: messages carry file names, ids and options, whose [brackets] must print as is
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True)  # stdout is scripted: never wrap lines
-_state = {"verbose": False}
+_state: dict = {"verbose": False, "summary": None, "run": None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"bmc-cohort {version('bmc-cohort')}")
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                                help="Show tracebacks on errors.")] = False) -> None:
-    _state["verbose"] = verbose
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors "
+                                                                "(also after the subcommand).")
+                       ] = False,
+    summary: Annotated[Path | None, typer.Option(
+        "--summary", help="Also write the run's summary as JSON to this file (counts, "
+                          "rejections by reason, timings, exit code, inputs with sha256), "
+                          "for schedulers; also after the subcommand.")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    # both are taken out of the arguments by _BatchGroup before click sees them
+    _state["verbose"] = _state["verbose"] or verbose
+
+
+def _record(counts: dict | None = None, timings: dict | None = None,
+            inputs: list | None = None, **extra) -> None:
+    """Add what a command did to the run's summary (written by ``--summary FILE``)."""
+    run = _state.get("run")
+    if run is None:
+        return
+    run["counts"].update(counts or {})
+    run["timings"].update(timings or {})
+    run["inputs"].extend(str(p) for p in inputs or [])
+    run.update(extra)
+
+
+def _write_summary(code: int | None) -> None:
+    """Write ``--summary FILE`` (if asked): never fails the command it describes."""
+    path, run = _state.get("summary"), _state.get("run")
+    if path is None or run is None:
+        return
+    from .output import summary_document
+
+    try:
+        doc = summary_document(run, EXIT_OK if code is None else code, time.time())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as e:
+        _error(f"--summary {printable(str(path))}: cannot write ({e.strerror or e})")
 
 
 def _error(message: str) -> None:
+    message = printable(message)
+    run = _state.get("run")
+    if run is not None:
+        run["error"] = message
     err.print(Text.assemble(("error: ", "red"), message))
+
+
+def _duckdb_message(e: Exception) -> tuple[str, int]:
+    """A DuckDB error as one line and an exit code: Ctrl-C during a query, a full disk or a
+    file size limit, a lock held by another process."""
+    import duckdb
+
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if isinstance(e, duckdb.InterruptException):
+        return INTERRUPTED, EXIT_FAIL
+    if "lock" in first.lower():
+        return (f"the database is in use by another process ({first}); try again when it "
+                f"has finished"), EXIT_FAIL
+    return f"database error: {first}", EXIT_FAIL
 
 
 @contextlib.contextmanager
 def _errors():
     """The one place library errors become a message and an exit code: unusable input or a
-    bad option (SourceError, UsageError) exits 2, any other ETL or cohort error exits 1."""
+    bad option (SourceError, UsageError) exits 2, any other ETL or cohort error, a DuckDB
+    error (disk full, a lock, Ctrl-C in a query) or a failed write exits 1 -- one line, no
+    traceback unless --verbose."""
+    import duckdb
+
     try:
         yield
     except (SourceError, UsageError) as e:
@@ -71,6 +184,39 @@ def _errors():
             traceback.print_exc()
         _error(str(e))
         raise typer.Exit(EXIT_FAIL) from None
+    except duckdb.Error as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        message, code = _duckdb_message(e)
+        _error(message)
+        raise typer.Exit(code) from None
+    except KeyboardInterrupt:
+        _error(INTERRUPTED)
+        raise typer.Exit(EXIT_FAIL) from None
+    except OSError as e:  # disk full, a file size limit (ulimit -f), a folder that vanished
+        if _state["verbose"]:
+            traceback.print_exc()
+        where = f"{e.filename}: " if e.filename else ""
+        why = e.strerror or errno.errorcode.get(e.errno or 0) or str(e)
+        _error(f"{where}cannot write or read ({why})")
+        raise typer.Exit(EXIT_FAIL) from None
+
+
+def _prepare_out(path: Path | None, *, folder: bool) -> None:
+    """Before the work: make the folder ``--out`` names (or the one its file goes in), so a
+    long run never ends in 'No such file or directory'; say so if it cannot be made."""
+    if path is None:
+        return
+    target = path if folder else path.parent
+    if not folder and path.is_dir():
+        raise UsageError(f"--out {path}: is a folder; give a file name")
+    if folder and path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path}: is a file; give a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {path}: cannot create the folder {target} "
+                         f"({e.strerror or e})") from None
 
 
 def _progress() -> Progress:
@@ -391,8 +537,12 @@ def report(
                             ] = "local[*]",
     spark_conf: Annotated[list[str] | None, typer.Option(
         help="A Spark setting key=value (repeatable).")] = None,
+    codes: CodesOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Reproduce the paper's analyses from DB and write the published-vs-reproduced report.
+
+    With --codes or a project file (bmc.toml beside DB, or --config), the cohort tables are
+    first brought up to date with them.
 
     Exit codes: 0 report written, 1 failure (no cohort table, unreadable database), 2 usage
     error (bad date, missing --ids file).
@@ -411,12 +561,23 @@ def report(
 
     with _errors():
         _check_engine(engine)
+        uc = _user_codes(codes, config, db, engine)
+        params = _params(None, uc) if uc.parameters else None
         if engine == "spark":
             from .outcomes.spark import write_report_spark
 
             _, written = _on_spark(spark_master, spark_conf, lambda spark: write_report_spark(
-                spark, db, out_dir, ids_file=ids, cutoff=cut, progress=progress))
+                spark, db, out_dir, ids_file=ids, cutoff=cut, params=params,
+                progress=progress))
         else:
+            if uc.has_rows or uc.parameters:
+                from .definition import ensure_built
+
+                con = _open(db)
+                try:
+                    ensure_built(con, params, codes=uc)
+                finally:
+                    con.close()
             _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut, progress=progress)
     err.print(f"report: {len(written)} files in {out_dir}")
     out.print(str(written["html"]))
@@ -504,18 +665,48 @@ EngineOpt = Annotated[str, typer.Option(help=_ENGINE_HELP)]
 MasterOpt = Annotated[str, typer.Option(help="Spark master URL (--engine spark).")]
 ConfOpt = Annotated[list[str] | None, typer.Option(help="A Spark setting key=value (repeatable), "
                                                         "e.g. spark.executor.memory=8g.")]
+CodesOpt = Annotated[list[Path] | None, typer.Option(
+    "--codes", help="Your own codes: a CSV with the header of queries/reference/valuesets.csv, "
+                    "lab_codes.csv, units.csv or code_systems.csv, or a folder of them "
+                    "(repeatable). Recorded in bmc_build and bmc_user_code.")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="Project file (default: bmc.toml beside --db when present): code rows, "
+                     "code files and [parameters]; --param overrides its parameters.")]
+
+
+def _user_codes(codes: list[Path] | None, config: Path | None, db: Path, engine: str):
+    """The user's codes and project file for this run (notes on stderr); Spark refuses rows."""
+    from .usercodes import collect
+
+    uc = collect(codes, db=db, config=config)
+    if engine == "spark" and uc.has_rows:
+        raise UsageError("--codes and code rows in bmc.toml work with --engine duckdb only "
+                         "(the Spark runner reads the shipped queries/reference only); "
+                         "add the rows to queries/reference/ or run on DuckDB")
+    for note in uc.notes():
+        err.print(note, markup=False, soft_wrap=True)
+    return uc
+
+
+def _params(param: list[str] | None, uc) -> dict:
+    """Parameters: defaults, then the project file's [parameters], then --param."""
+    from .parameters import parse_pairs
+
+    return parse_pairs([f"{k}={v}" for k, v in uc.parameters.items()] + list(param or []))
 
 
 def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
                     out_file: Path | None, engine: str, spark_master: str,
-                    spark_conf: list[str] | None):
+                    spark_conf: list[str] | None, codes: list[Path] | None = None,
+                    config: Path | None = None):
     """Parse and check the shared options, then build the cohort or run the screen."""
     from .definition import build_cohort
-    from .parameters import parse_pairs
     from .screen import run_screen
 
     with _errors():
-        params = parse_pairs(param or [])
+        _check_engine(engine)
+        uc = _user_codes(codes, config, db, engine)
+        params = _params(param, uc)
         _check_format(format, out_file)
 
         def on_spark(spark):
@@ -524,22 +715,24 @@ def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
             job = cohort_spark if kind == "cohort" else screen_spark
             return job(spark, db, params, reuse=True)
 
+        if kind == "cohort":
+            return _on_engine(engine, db, spark_master, spark_conf,
+                              lambda con: build_cohort(con, params, codes=uc), on_spark)
         return _on_engine(engine, db, spark_master, spark_conf,
-                          lambda con: (build_cohort if kind == "cohort" else run_screen)(
-                              con, params), on_spark)
+                          lambda con: run_screen(con, params, uc), on_spark)
 
 
 @app.command()
 def cohort(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_file: OutOpt = None,
            engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
-           spark_conf: ConfOpt = None) -> None:
+           spark_conf: ConfOpt = None, codes: CodesOpt = None, config: ConfigOpt = None) -> None:
     """Find the BMC cohort: the cohort to stdout (or --out), the attrition funnel to stderr.
 
     The tables bmc_cohort, bmc_funnel, bmc_evidence, ... and bmc_parameter stay in DB.
     Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
     """
     result = _run_definition("cohort", db, param, format, out_file, engine, spark_master,
-                             spark_conf)
+                             spark_conf, codes, config)
     _print_funnel(result.funnel, result.notes)
     c = result.counts
     err.print(f"cohort {c['cohort']} of {c['patients']} patients (histology only "
@@ -551,7 +744,7 @@ def cohort(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_f
 @app.command()
 def screen(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_file: OutOpt = None,
            engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
-           spark_conf: ConfOpt = None) -> None:
+           spark_conf: ConfOpt = None, codes: CodesOpt = None, config: ConfigOpt = None) -> None:
     """Screen for unrecognised BMC: ranked patients with tier (1, 2, excluded) and reasons.
 
     Tier 1 meets the definition without a coded marrow diagnosis or marrow report; tier 2 has
@@ -559,7 +752,7 @@ def screen(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_f
     Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
     """
     result = _run_definition("screen", db, param, format, out_file, engine, spark_master,
-                             spark_conf)
+                             spark_conf, codes, config)
     _print_funnel(result.cohort.funnel, result.notes)
     c = result.counts
     err.print(f"screen: tier 1 {c['1']}, tier 2 {c['2']}, excluded {c['excluded']}")
@@ -574,7 +767,7 @@ def evidence(
     format: FormatOpt = "table",
     out_file: OutOpt = None,
     engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
-    spark_conf: ConfOpt = None,
+    spark_conf: ConfOpt = None, codes: CodesOpt = None, config: ConfigOpt = None,
 ) -> None:
     """The evidence ledger of one patient: each rule's outcome (stderr) and the resources
     behind it, with values, grades and source file and line (stdout).
@@ -582,10 +775,11 @@ def evidence(
     Exit codes: 0 done, 1 failure (unknown patient, missing or unloaded database), 2 usage error.
     """
     from .evidence import evidence as run_evidence
-    from .parameters import parse_pairs
 
     with _errors():
-        params = parse_pairs(param or [])
+        _check_engine(engine)
+        uc = _user_codes(codes, config, db, engine)
+        params = _params(param, uc)
         _check_format(format, out_file)
         def on_spark(spark):
             from .spark_runner import evidence_spark  # the spark extra: imported only here
@@ -593,7 +787,7 @@ def evidence(
             return evidence_spark(spark, db, patient_id, params)
 
         result = _on_engine(engine, db, spark_master, spark_conf,
-                            lambda con: run_evidence(con, patient_id, params), on_spark)
+                            lambda con: run_evidence(con, patient_id, params, uc), on_spark)
     r = result.rules
     verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
     err.print(f"Patient/{result.patient_id}: {verdict}")
@@ -613,7 +807,7 @@ def check(
     param: ParamOpt = None,
     format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
-    spark_conf: ConfOpt = None,
+    spark_conf: ConfOpt = None, codes: CodesOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Check the definition against known cases: sensitivity, PPV and the confusion counts
     (stdout); the disagreements with their failed rules (stderr).
@@ -623,10 +817,11 @@ def check(
     import pandas as pd
 
     from .check import check as run_check
-    from .parameters import parse_pairs
 
     with _errors():
-        params = parse_pairs(param or [])
+        _check_engine(engine)
+        uc = _user_codes(codes, config, db, engine)
+        params = _params(param, uc)
         if format == "parquet":
             raise UsageError("check prints a summary; --format must be table, csv or json")
         _check_format(format, None)
@@ -636,7 +831,7 @@ def check(
             return check_spark(spark, db, truth, params)
 
         result = _on_engine(engine, db, spark_master, spark_conf,
-                            lambda con: run_check(con, truth, params), on_spark)
+                            lambda con: run_check(con, truth, params, uc), on_spark)
     for row in result.disagreements.itertuples():
         err.print(f"{row.disagreement}: Patient/{row.patient_id} (failed rules: "
                   f"{row.failed_rules or 'none'})")

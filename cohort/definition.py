@@ -27,6 +27,7 @@ import pandas as pd
 from .engine import DuckDBEngine, Engine
 from .parameters import resolve
 from .runner import RunInfo, run_group
+from .usercodes import UserCodes
 
 COHORT_COLUMNS = ("patient_id", "index_date", "route", "histology_date", "smear_date",
                   "anemia_grade", "platelet_grade", "wbc_grade", "anc_grade",
@@ -61,26 +62,56 @@ def queries_digest(h) -> None:
             h.update(f.name.encode() + f.read_bytes())
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    """What the ``bmc_*`` tables depend on besides the parameters: the loads in the database
-    and the query and reference files. A change in either makes earlier tables stale."""
+def fingerprint(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None) -> str:
+    """What the ``bmc_*`` tables depend on besides the parameters: the loads in the database,
+    the query and reference files, and the rows the user added (``--codes``, ``bmc.toml``).
+    A change in any of them makes earlier tables stale."""
     import hashlib
 
     h = hashlib.sha256()
     h.update(repr(con.execute("SELECT max(load_id), count(*) FROM load_run").fetchone()).encode())
     queries_digest(h)
+    if codes is not None and codes.has_rows:
+        h.update(codes.digest().encode())
     return h.hexdigest()
 
 
-def record_parameters(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> None:
-    """Leave the parameters that built the ``bmc_*`` tables beside them, for SQL users, and
-    the fingerprint of what they were built from (table ``bmc_build``)."""
+def set_by(name: str, value: Any, codes: UserCodes | None) -> str:
+    """Where a parameter's value came from: 'default', the project file that set it, or
+    'override' (``--param`` or a Python caller)."""
     from .parameters import BY_NAME
 
-    con.execute("CREATE OR REPLACE TABLE bmc_parameter (name VARCHAR, value VARCHAR, why VARCHAR)")
-    con.executemany("INSERT INTO bmc_parameter VALUES (?, ?, ?)",
-                    [(k, BY_NAME[k].show(v), BY_NAME[k].why) for k, v in params.items()])
-    con.execute("CREATE OR REPLACE TABLE bmc_build AS SELECT ? AS fingerprint", [fingerprint(con)])
+    shown = BY_NAME[name].show(value)
+    if codes is not None and name in codes.parameters and \
+            BY_NAME[name].show(BY_NAME[name].parse(codes.parameters[name])) == shown:
+        return codes.config or "bmc.toml"
+    return "default" if shown == BY_NAME[name].show(BY_NAME[name].default) else "override"
+
+
+def record_parameters(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any],
+                      codes: UserCodes | None = None) -> None:
+    """Leave the parameters that built the ``bmc_*`` tables beside them, for SQL users (with
+    where each value came from), the fingerprint of what they were built from and the user's
+    code files and project file (table ``bmc_build``), and every row the user added (table
+    ``bmc_user_code``): results say what built them."""
+    from .parameters import BY_NAME
+
+    con.execute("CREATE OR REPLACE TABLE bmc_parameter (name VARCHAR, value VARCHAR, why VARCHAR, "
+                "set_by VARCHAR)")
+    con.executemany("INSERT INTO bmc_parameter VALUES (?, ?, ?, ?)",
+                    [(k, BY_NAME[k].show(v), BY_NAME[k].why, set_by(k, v, codes))
+                     for k, v in params.items()])
+    con.execute("CREATE OR REPLACE TABLE bmc_build AS SELECT ? AS fingerprint, "
+                "?::VARCHAR AS config, ?::VARCHAR[] AS code_files",
+                [fingerprint(con, codes), codes.config if codes else None,
+                 [s.describe() for s in codes.sources] if codes else []])
+    con.execute("CREATE OR REPLACE TABLE bmc_user_code (reference VARCHAR, file VARCHAR, "
+                "line INTEGER, concept VARCHAR, system VARCHAR, code VARCHAR, unit VARCHAR, "
+                "display VARCHAR, source VARCHAR)")
+    added = codes.added() if codes else []
+    if added:
+        con.executemany("INSERT INTO bmc_user_code VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [tuple(r.values()) for r in added])
 
 
 def built_with(engine: Engine) -> dict[str, str] | None:
@@ -93,8 +124,9 @@ def built_with(engine: Engine) -> dict[str, str] | None:
 
 
 def up_to_date(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
-               table: str = "bmc_cohort") -> bool:
-    """True when ``table`` exists and was built with ``values`` from the current data."""
+               table: str = "bmc_cohort", codes: UserCodes | None = None) -> bool:
+    """True when ``table`` exists and was built with ``values`` and the user's ``codes`` from
+    the current data."""
     from .parameters import BY_NAME
 
     wanted = {k: BY_NAME[k].show(v) for k, v in values.items()}
@@ -103,7 +135,7 @@ def up_to_date(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
         con.execute(f"SELECT 1 FROM {table} LIMIT 0")
     except duckdb.CatalogException:
         return False
-    return built_with(DuckDBEngine(con)) == wanted and fp == fingerprint(con)
+    return built_with(DuckDBEngine(con)) == wanted and fp == fingerprint(con, codes)
 
 
 #: Lab values the cohort could not grade (units it cannot convert), as every engine reads them.
@@ -158,30 +190,32 @@ def read_cohort(engine: Engine, values: Mapping[str, Any], info: RunInfo | None 
 
 
 def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None, *,
-                 reuse: bool = False) -> CohortResult:
+                 reuse: bool = False, codes: UserCodes | None = None) -> CohortResult:
     """Run the cohort stages on a loaded database and return the cohort and its funnel.
 
     ``params`` are overrides of :mod:`cohort.parameters` (unknown names raise
     :class:`~cohort.errors.UsageError`). The ``bmc_*`` tables, ``bmc_parameter`` and
     ``bmc_build`` are left in the database for SQL users. With ``reuse``, tables built with
     the same parameters from the same data and queries are read instead of rebuilt.
+    ``codes`` are the user's own reference rows (:mod:`cohort.usercodes`).
     """
     values = resolve(params)
-    if reuse and up_to_date(con, values):
+    if reuse and up_to_date(con, values, codes=codes):
         info = RunInfo(notes=["cohort tables reused (same parameters, data and queries)"])
     else:
-        info = run_group(con, "cohort", values)
-        record_parameters(con, values)
+        info = run_group(con, "cohort", values, extra=codes.rows if codes else None)
+        record_parameters(con, values, codes)
     return read_cohort(DuckDBEngine(con), values, info)
 
 
 def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,
-                 group: str = "cohort") -> dict[str, Any]:
-    """Build the ``bmc_*`` tables unless they exist with exactly these parameters and data."""
+                 group: str = "cohort", codes: UserCodes | None = None) -> dict[str, Any]:
+    """Build the ``bmc_*`` tables unless they exist with exactly these parameters, user
+    codes and data."""
     values = resolve(params)
     table = "bmc_cohort" if group == "cohort" else "bmc_screen"
-    if not up_to_date(con, values, table):
-        build_cohort(con, values)
+    if not up_to_date(con, values, table, codes):
+        build_cohort(con, values, codes=codes)
         if group == "screen":
-            run_group(con, "screen", values)
+            run_group(con, "screen", values, extra=codes.rows if codes else None)
     return values

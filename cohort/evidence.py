@@ -16,6 +16,7 @@ import pandas as pd
 from .definition import COHORT_COLUMNS, ensure_built
 from .engine import DuckDBEngine, Engine
 from .errors import CohortError
+from .usercodes import UserCodes
 
 RULES = ("rule_breast_cancer", "rule_marrow_evidence", "rule_smear_cytopenia", "rule_no_alt_cause")
 LEDGER_COLUMNS = ("rule", "role", "counted", "resource_key", "date", "date_precision", "code",
@@ -38,12 +39,14 @@ class EvidenceResult:
 
 
 def evidence(con: duckdb.DuckDBPyConnection, patient_id: str,
-             params: Mapping[str, Any] | None = None) -> EvidenceResult:
+             params: Mapping[str, Any] | None = None, codes: UserCodes | None = None
+             ) -> EvidenceResult:
     """The ledger of ``patient_id`` (the Patient id, with or without 'Patient/').
 
-    Uses the ``bmc_*`` tables when they were built with these parameters, else builds them.
+    Uses the ``bmc_*`` tables when they were built with these parameters and the user's
+    ``codes``, else builds them.
     """
-    ensure_built(con, params)
+    ensure_built(con, params, codes=codes)
     return read_evidence(DuckDBEngine(con), patient_id)
 
 

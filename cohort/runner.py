@@ -23,7 +23,7 @@ from etl.viewdef.macros import install_date_macros
 from .engine import PARAMETER
 from .errors import DatabaseError, QueryError
 from .paths import queries_dir
-from .reference import load_reference
+from .reference import ExtraRows, load_reference
 
 #: Declared tables the cohort reads; a database without them has not been loaded.
 REQUIRED_TABLES = ("patient", "condition", "observation", "observation_reference_range",
@@ -135,8 +135,9 @@ class RunInfo:
 
 
 def run_group(con: duckdb.DuckDBPyConnection, group: str, params: Mapping[str, Any],
-              folder: Path | None = None) -> RunInfo:
-    """Load the reference tables, then every stage of ``group`` in order, in one transaction.
+              folder: Path | None = None, *, extra: ExtraRows | None = None) -> RunInfo:
+    """Load the reference tables (with the user's ``extra`` rows, see
+    :mod:`cohort.usercodes`), then every stage of ``group`` in order, in one transaction.
 
     A failing stage rolls everything back, so SQL users never see half-built tables.
     """
@@ -144,7 +145,7 @@ def run_group(con: duckdb.DuckDBPyConnection, group: str, params: Mapping[str, A
     info = RunInfo()
     con.execute("BEGIN TRANSACTION")
     try:
-        load_reference(con)
+        load_reference(con, extra=extra)
         for stage in stages(group, folder):
             info.timings[stage.table] = run_stage(con, stage, params)
         con.execute("COMMIT")

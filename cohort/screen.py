@@ -19,6 +19,7 @@ import pandas as pd
 from .definition import CohortResult, build_cohort
 from .engine import DuckDBEngine, Engine
 from .runner import RunInfo, run_group
+from .usercodes import UserCodes
 
 SCREEN_COLUMNS = ("patient_id", "tier", "reasons", "rank", "worst_grade", "finding_date")
 
@@ -35,11 +36,14 @@ class ScreenResult:
 
 
 def run_screen(con: duckdb.DuckDBPyConnection,
-               params: Mapping[str, Any] | None = None) -> ScreenResult:
-    """Build the cohort (or reuse its tables when they are up to date with these parameters,
-    as after ``bmc cohort``), then the screen; ``bmc_screen`` is left in the database."""
-    cohort = build_cohort(con, params, reuse=True)
-    return read_screen(DuckDBEngine(con), cohort, run_group(con, "screen", cohort.params))
+               params: Mapping[str, Any] | None = None,
+               codes: UserCodes | None = None) -> ScreenResult:
+    """Build the cohort (or reuse its tables when they are up to date with these parameters
+    and the user's ``codes``, as after ``bmc cohort``), then the screen; ``bmc_screen`` is
+    left in the database."""
+    cohort = build_cohort(con, params, reuse=True, codes=codes)
+    return read_screen(DuckDBEngine(con), cohort, run_group(
+        con, "screen", cohort.params, extra=codes.rows if codes else None))
 
 
 def read_screen(engine: Engine, cohort: CohortResult, info: RunInfo) -> ScreenResult:
