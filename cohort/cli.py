@@ -225,12 +225,26 @@ def _progress() -> Progress:
                     transient=True, disable=not err.is_terminal)
 
 
+def _db_file(value: Path | None) -> Path | None:
+    """--db callback: an existing file that is not a DuckDB database (a CSV, a JSON export, a
+    SQLite file) is a usage error (exit 2), before any input is read or DuckDB opens it."""
+    from etl.store import NotADatabase, check_database_file
+
+    if value is not None:
+        try:
+            check_database_file(value)
+        except NotADatabase as e:
+            _error(str(e))
+            raise typer.Exit(EXIT_USAGE) from None
+    return value
+
+
 # -- load ---------------------------------------------------------------------------------------
 @app.command()
 def load(
     paths: Annotated[list[str], typer.Argument(help="FHIR files, folders or globs: Bundles, "
                                                      "NDJSON (.ndjson/.jsonl, .gz), manifests.")],
-    db: Annotated[Path, typer.Option(help="DuckDB database file (created if missing); with "
+    db: Annotated[Path, typer.Option(callback=_db_file, help="DuckDB database file (created if missing); with "
                                           "--engine spark, the Parquet lake folder to write.")],
     validate: Annotated[bool, typer.Option(help="Validate every resource against FHIR R4 "
                                                 "(fhir.resources R4B), on all cores.")] = False,
@@ -336,7 +350,7 @@ def tables(
 
 @app.command()
 def rebuild(
-    db: Annotated[Path, typer.Option(help="DuckDB database file made by `bmc load`.")],
+    db: Annotated[Path, typer.Option(callback=_db_file, help="DuckDB database file made by `bmc load`.")],
     allow_changed: Annotated[bool, typer.Option(help="Rebuild even if source files changed "
                                                      "or vanished since they were loaded.")] = False,
 ) -> None:
@@ -359,7 +373,7 @@ def rebuild(
 # -- export -------------------------------------------------------------------------------------
 @app.command()
 def export(
-    db: Annotated[Path, typer.Option(help="DuckDB database file made by `bmc load`.")],
+    db: Annotated[Path, typer.Option(callback=_db_file, help="DuckDB database file made by `bmc load`.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the Parquet files "
                                                         "(missing or empty).")],
     overwrite: Annotated[bool, typer.Option(help="Replace the table folders in a non-empty "
@@ -520,7 +534,7 @@ def _on_engine(engine: str, db: Path, master: str, conf: list[str] | None, on_du
 # -- report -------------------------------------------------------------------------------------
 @app.command()
 def report(
-    db: Annotated[Path, typer.Option(help="DuckDB database made by `bmc load` (the cohort "
+    db: Annotated[Path, typer.Option(callback=_db_file, help="DuckDB database made by `bmc load` (the cohort "
                                           "tables are built with default parameters if "
                                           "`bmc cohort` has not run).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html, report.md, the "
@@ -655,7 +669,7 @@ def _open(db: Path):
 
 
 # Options shared by the commands that read the tables (declared once).
-DbOpt = Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load` (with --engine "
+DbOpt = Annotated[Path, typer.Option(callback=_db_file, help="DuckDB database filled by `bmc load` (with --engine "
                                           "spark: a Parquet lake folder).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)]
 FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json | parquet")]

@@ -411,6 +411,9 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
     """
     options = options or LoadOptions()
     started = time.perf_counter()
+    if not isinstance(db, duckdb.DuckDBPyConnection):
+        from .store import check_database_file
+        check_database_file(db)  # before any input is read
     disc = discover(inputs)
     if not disc.files:
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")

@@ -12,9 +12,41 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import EtlError
+from .errors import EtlError, SourceError
 
 SCHEMA_VERSION = "1"
+
+# A DuckDB database file starts with an 8-byte checksum, then this magic (DuckDB's storage
+# format, since 0.x). Checked before DuckDB opens a file: given a SQLite file, DuckDB would try
+# to install its sqlite extension over the network.
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_MAGIC_OFFSET = 8
+
+
+class NotADatabase(SourceError):
+    """``--db`` names an existing file that is not a DuckDB database (a usage error)."""
+
+
+def check_database_file(db: str | Path) -> None:
+    """Raise :class:`NotADatabase` when ``db`` exists but is not a DuckDB database file.
+
+    A missing path is fine (a load creates it) and so is a folder (a Spark lake); only the
+    file's first bytes are read, so a CSV, a JSON export or a SQLite file is refused before
+    any input is read and before DuckDB sees it.
+    """
+    path = Path(db)
+    if not path.is_file():
+        return
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)  # room for the SQLite header too
+    except OSError as e:
+        raise NotADatabase(f"{db}: cannot read the database file ({e.strerror or e})") from None
+    if head[DUCKDB_MAGIC_OFFSET:DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)] != DUCKDB_MAGIC:
+        what = "a SQLite database" if head.startswith(b"SQLite format 3") else \
+            "an empty file" if not head else "another kind of file"
+        raise NotADatabase(f"{db}: is {what}, not a DuckDB database; give --db a new file "
+                           f"name or a database made by `bmc load`")
 
 
 def quote_ident(name: str) -> str:
@@ -30,9 +62,15 @@ def sql_string(value: str) -> str:
 
 def connect(db: str | Path, *, memory_limit: str | None = None,
             threads: int | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (or create) the database file with the loader's settings."""
+    """Open (or create) the database file with the loader's settings.
+
+    Extensions are never installed from the network (``autoinstall_known_extensions`` off):
+    the loader needs only what the DuckDB package ships.
+    """
+    check_database_file(db)
     try:
-        con = duckdb.connect(str(db), read_only=read_only)
+        con = duckdb.connect(str(db), read_only=read_only,
+                             config={"autoinstall_known_extensions": False})
     except duckdb.Error as e:  # locked by another process, not a DuckDB file, ...
         raise EtlError(f"{db}: cannot open the database: {e}") from None
     if memory_limit:
