@@ -22,19 +22,22 @@ import orjson
 import pyarrow as pa
 
 from . import references, versions
-from .bundles import Record, walk_document
+from .bundles import Record, looks_like_fhir, walk_document
 from .errors import EtlError, InputError, LoadAborted, Location, SourceError
 from .ingest import FileStats, Ingestor, diagnose, resource_types
 from .sources import (
     CHUNK_BYTES,
     SourceFile,
     TruncatedInput,
+    content_sha256,
     discover,
+    head,
     iter_line_chunks,
     read_document,
     strip_bom,
+    text_problem,
 )
-from .store import connect, ensure_schema, next_value
+from .store import connect, ensure_schema, next_value, quote_ident
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -48,6 +51,9 @@ class LoadOptions:
     threads: int | None = None
     chunk_bytes: int = CHUNK_BYTES
     validate_workers: int | None = None
+    # False for ``bmc view``: a resource without an id is still evaluated (its rows go to the
+    # view's table with no provenance row); ``bmc load`` needs ids and rejects it per record
+    ids_required: bool = True
 
 
 @dataclass
@@ -68,6 +74,7 @@ class LoadResult:
     rejected_sample: list[str] = field(default_factory=list)
     unresolved: dict[str, int] = field(default_factory=dict)
     export_errors: int = 0
+    skipped_entries: int = 0  # GET/HEAD entries of batch/transaction Bundles: not records
 
     @property
     def mb_per_s(self) -> float:
@@ -107,6 +114,7 @@ class Loader:
         self._pending: dict[str, list[Record]] = {}  # small documents' records, batched
         self._pending_meta: dict[str, list[tuple[int, int | None, int]]] = {}
         self._pending_bytes = 0
+        self._idless: dict[str, list[tuple[int, bytes]]] = {}  # ids_required=False: (_rid, text)
 
     # -- per file ----------------------------------------------------------------------------
     def run(self, files: Sequence[SourceFile]) -> None:
@@ -125,6 +133,7 @@ class Loader:
                     continue
                 self._file(sf, st.st_mtime_ns)
             self._flush_pending()
+            self._stage_without_id()
             self._finish_files()
         finally:
             if self.validator is not None:
@@ -142,7 +151,13 @@ class Loader:
         self.ing.files[file_id] = (sf.display, stats)
         sha = hashlib.sha256()
         try:
-            if sf.kind == "ndjson":
+            problem = text_problem(head(sf.path), sf.kind)
+            if problem is not None:  # one message for the file, not "invalid JSON" per line
+                non_resource = False
+                sha = _Digest(content_sha256(sf.path))
+                self._advance(sf.size, sf.display)
+                self.ing.reject(stats, Location(sf.display), problem)
+            elif sf.kind == "ndjson":
                 non_resource = self._ndjson(sf, file_id, stats, sha)
             else:
                 non_resource = self._json(sf, file_id, stats, sha)
@@ -180,7 +195,8 @@ class Loader:
     def _ndjson(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
         guess: str | None = None
         saw_resource = False
-        untyped_objects = other_bad = 0  # decides whether this is a non-resource file (a log)
+        # decide whether this is a non-resource file (an export's log): no line is FHIR-like
+        untyped_objects = untyped_fhir = other_bad = 0
         bundles: list[tuple[dict, int]] = []
         for chunk in iter_line_chunks(sf.path, self.options.chunk_bytes, sha,
                                       lambda n: self._advance(n, sf.display)):
@@ -221,11 +237,17 @@ class Loader:
                     i = rid - base
                     raw = chunk.buf[chunk.starts[i]:chunk.ends[i]]
                     reason, rtype, res_id = diagnose(raw)
-                    if reason == "resource could not be read" and rtype == "Bundle":
+                    if rtype == "Bundle" and reason in ("resource could not be read",
+                                                        "resource without id"):
+                        # walked like a JSON document: a Bulk deleted/ Bundle has no id
+                        bundles.append((orjson.loads(raw), line))
+                        continue
+                    if reason == "resource without id" and not self.options.ids_required:
                         bundles.append((orjson.loads(raw), line))
                         continue
                     if reason == "missing resourceType":
                         untyped_objects += 1
+                        untyped_fhir += looks_like_fhir(orjson.loads(raw))
                     else:
                         other_bad += 1
                     self.ing.reject(stats, Location(sf.display, line, None, rtype, res_id), reason)
@@ -241,10 +263,11 @@ class Loader:
                 self.ing.end_batch()
             for doc, line in bundles:  # Bundles as NDJSON lines: walked like JSON documents
                 saw_resource = True
-                self._records(walk_document(doc), sf, file_id, stats, line)
+                self._records(walk_document(doc, hash_ids=self.options.ids_required), sf,
+                              file_id, stats, line)
             bundles.clear()
             del table, text  # release the (memory-mapped) line buffer before the next chunk
-        return not saw_resource and other_bad == 0 and untyped_objects > 0
+        return not saw_resource and other_bad == 0 and untyped_fhir == 0 and untyped_objects > 0
 
     def _validate_lines(self, sf: SourceFile, chunk, stats: FileStats) -> np.ndarray:
         texts = [bytes(chunk.buf[s:e]) for s, e in zip(chunk.starts, chunk.ends, strict=True)]
@@ -278,12 +301,19 @@ class Loader:
             if looks_like_ndjson(data):  # NDJSON with a .json name
                 return self._ndjson(SourceFile(sf.path, sf.display, "ndjson", sf.size, sf.deleted,
                                                sf.export_error), file_id, stats, None)
-            self.ing.reject(stats, Location(sf.display), f"invalid JSON ({str(e).split(':', 1)[0]}, "
-                                                          f"at character {e.pos})")
+            why = str(e).split(":", 1)[0]
+            if "recursion" in why.lower():
+                reason = "the document is nested too deeply (more than 1024 levels of JSON)"
+            elif b"\n" not in data and looks_like_ndjson(data.replace(b"\r", b"\n")):
+                reason = text_problem(data[:4096], "ndjson") or "lines end with a lone CR"
+            else:
+                reason = f"invalid JSON ({why}, at character {e.pos})"
+            self.ing.reject(stats, Location(sf.display), reason)
             return False
-        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
-            return True  # not a FHIR resource (test cases, manifests given twice, ...)
-        self._records(walk_document(doc), sf, file_id, stats, None)
+        if not looks_like_fhir(doc):
+            return True  # no FHIR record at all (test cases, manifests given twice, ...)
+        self._records(walk_document(doc, hash_ids=self.options.ids_required), sf, file_id,
+                      stats, None)
         return False
 
     def _records(self, recs: Iterable[Record], sf: SourceFile, file_id: int,
@@ -293,7 +323,9 @@ class Loader:
         known = resource_types()
         for rec in recs:
             loc = Location(sf.display, line, rec.entry, rec.resource_type, rec.resource_id)
-            if rec.problem:
+            if rec.skip:
+                self.result.skipped_entries += 1
+            elif rec.problem:
                 self.ing.reject(stats, loc, rec.problem)
             elif rec.method == "DELETE" or (sf.deleted and rec.resource_type != "Bundle"):
                 (rid,) = self.ing.take_rids(1)
@@ -302,6 +334,10 @@ class Loader:
             elif rec.resource_type not in known:
                 self.ing.reject(stats, Location(sf.display, line, rec.entry, rec.resource_type[:40],
                                                 rec.resource_id), "unknown resourceType")
+            elif rec.resource_id is None:  # ids_required=False (bmc view) only
+                (rid,) = self.ing.take_rids(1)
+                stats.records += 1
+                self._idless.setdefault(rec.resource_type, []).append((int(rid), rec.text))
             else:
                 groups.setdefault(rec.resource_type, []).append(rec)
         if dels:
@@ -347,6 +383,30 @@ class Loader:
         self._pending_meta.clear()
         self._pending_bytes = 0
 
+    def _stage_without_id(self) -> None:
+        """``bmc view``: rows of resources that have no id, straight into the view tables
+        (they cannot have a provenance row, which is keyed by type and id)."""
+        for rtype, items in self._idless.items():
+            table = pa.table({"_rid": pa.array([r for r, _ in items], pa.int64()),
+                              "text": pa.array([t for _, t in items], pa.large_string())})
+            self.con.register("_idless", table)
+            try:
+                for v, structure in self.ing.plan(rtype).views:
+                    src = f"(SELECT _rid, json_transform(text, {structure}) AS r FROM _idless)"
+                    self.con.execute(f"INSERT INTO {quote_ident(v.name)} "
+                                     f"{v.sql.replace('{source}', src)}")
+            finally:
+                self.con.unregister("_idless")
+        self._idless.clear()
+
+    def book_unreadable(self, unreadable: Sequence[tuple[str, str]]) -> None:
+        """Folders and files the walk could not read: one load_error row each (exit 3)."""
+        stats = FileStats()
+        for display, reason in unreadable:
+            self.ing.reject(stats, Location(display), reason)
+        self.ing.flush_errors(stats)
+        self.result.rejected += stats.rejected
+
     # -- after all files ---------------------------------------------------------------------
     def finish(self, started: float) -> LoadResult:
         con = self.con
@@ -374,6 +434,16 @@ class Loader:
             sum(sum(c.values()) for c in self.result.by_type.values()), self.result.rejected])
         return self.result
 
+
+
+class _Digest:
+    """A finished digest where a hashlib object is expected (a file hashed elsewhere)."""
+
+    def __init__(self, hexdigest: str):
+        self._hex = hexdigest
+
+    def hexdigest(self) -> str:
+        return self._hex
 
 
 def _ts(epoch: float):
@@ -416,6 +486,8 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
         check_database_file(db)  # before any input is read
     disc = discover(inputs)
     if not disc.files:
+        if disc.unreadable:  # nothing readable at all: say what could not be read
+            raise SourceError(f"{disc.unreadable[0][0]}: {disc.unreadable[0][1]}")
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
     if views is None:
         views = _declared()
@@ -429,6 +501,7 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
             ensure_schema(con, views)
             loader = Loader(con, views, options, progress)
             loader.result.skipped = disc.skipped
+            loader.book_unreadable(disc.unreadable)
             loader.run(disc.files)
             result = loader.finish(started)
             con.execute("COMMIT")

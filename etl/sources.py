@@ -12,10 +12,11 @@ because walking Bundle entries needs the structure anyway.
 """
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
-import mmap
 import os
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,9 @@ class Discovery:
     files: list[SourceFile] = field(default_factory=list)
     manifests: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # folders and files that exist but cannot be read: the loader books each as a load_error
+    # row (exit 3), so nothing inside them is lost without a word
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _kind(path: Path) -> str | None:
@@ -73,6 +77,28 @@ def _display(path: Path) -> str:
         return str(absolute)
 
 
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` (a name a folder walk met) is not a file to read, or None if it is one.
+
+    A dangling symlink, a symlink loop, a FIFO or a socket would otherwise crash the walk or
+    block the load forever (a FIFO's reader waits for a writer)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "a symlink to nothing (dangling)" if path.is_symlink() else "vanished"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symlink loop"
+        return f"cannot be examined ({e.strerror or e})"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    what = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+            "a socket" if stat.S_ISSOCK(st.st_mode) else
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+            "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+    return f"{what}, not a regular file"
+
+
 def is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"
@@ -87,6 +113,50 @@ def iter_decompressed(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[by
     with open(path, "rb") as f:
         while data := f.read(chunk_bytes):
             yield data
+
+
+def head(path: Path, n: int = 4096) -> bytes:
+    """The first ``n`` bytes of the file's (decompressed) content."""
+    with open(path, "rb") as f:
+        raw = f.read(n if not is_gzip(path) else 64 << 10)
+    if raw[:2] != b"\x1f\x8b":
+        return raw[:n]
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(raw, n)
+    except zlib.error:
+        return b""
+
+
+_WIDE = (  # (byte-order mark or the NULs around a leading ASCII byte, what the file is)
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian) text"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian) text"),
+    (b"\xff\xfe", "UTF-16 (little-endian) text"), (b"\xfe\xff", "UTF-16 (big-endian) text"),
+)
+
+
+def text_problem(start: bytes, kind: str) -> str | None:
+    """What the file is, when its text cannot be FHIR JSON as written; None when it can.
+
+    FHIR JSON is UTF-8. A file saved as UTF-16 or UTF-32 (with or without a byte-order mark),
+    or NDJSON whose lines end with a lone CR (classic Mac OS), would otherwise be reported as
+    invalid JSON on every line; one message naming what the file is says what to fix.
+    """
+    for mark, what in _WIDE:
+        if start.startswith(mark):
+            return f"the file is {what}; FHIR JSON must be UTF-8 (re-save it as UTF-8)"
+    four = start[:4]
+    if len(four) == 4 and four[0] and not four[1] and not four[2] and not four[3]:
+        return "the file is UTF-32 (little-endian) text; FHIR JSON must be UTF-8 (re-save it as UTF-8)"
+    if len(four) == 4 and not four[0] and not four[1] and not four[2] and four[3]:
+        return "the file is UTF-32 (big-endian) text; FHIR JSON must be UTF-8 (re-save it as UTF-8)"
+    if len(four) >= 2 and four[0] and not four[1]:
+        return "the file is UTF-16 (little-endian) text; FHIR JSON must be UTF-8 (re-save it as UTF-8)"
+    if len(four) >= 2 and not four[0] and four[1]:
+        return "the file is UTF-16 (big-endian) text; FHIR JSON must be UTF-8 (re-save it as UTF-8)"
+    if kind == "ndjson" and b"\n" not in start and \
+            sum(1 for part in start.split(b"\r") if part.strip()) > 1:
+        return ("the file's lines end with a lone CR (classic Mac OS line endings); NDJSON lines "
+                "end with LF or CRLF (convert the line endings)")
+    return None
 
 
 def content_sha256(path: Path) -> str:
@@ -166,11 +236,20 @@ def discover(inputs: Iterable[str | os.PathLike]) -> Discovery:
                 raise SourceError(f"{_display(p)}: not a .json, .ndjson or .jsonl file (optionally .gz)")
             disc.skipped.append((_display(p), "not a JSON/NDJSON file"))
             return
+        why = _not_regular(p)
+        if why is not None:
+            if explicit:
+                raise SourceError(f"{_display(p)}: {why}")
+            disc.skipped.append((_display(p), why))
+            return
+        if not os.access(p, os.R_OK):
+            disc.unreadable.append((_display(p), "the file cannot be read (permission denied)"))
+            return
         rp = p.resolve()
         if kind == "json" and p.stat().st_size < 50 << 20:
             try:
                 doc = orjson.loads(strip_bom(read_document(p)))
-            except (orjson.JSONDecodeError, TruncatedInput):
+            except (orjson.JSONDecodeError, TruncatedInput, OSError):
                 doc = None  # not a manifest; the loader reports what is wrong with it
             if _is_manifest(doc):
                 disc.manifests.append(_display(p))
@@ -178,6 +257,10 @@ def discover(inputs: Iterable[str | os.PathLike]) -> Discovery:
                     add(sf)
                 return
         add(SourceFile(rp, _display(p), kind, p.stat().st_size, in_deleted_dir))
+
+    def unreadable_folder(e: OSError) -> None:  # os.walk skips these silently otherwise
+        disc.unreadable.append((_display(Path(e.filename)),
+                                f"the folder cannot be read ({e.strerror or e})"))
 
     for raw in inputs:
         text = os.fspath(raw)
@@ -190,13 +273,15 @@ def discover(inputs: Iterable[str | os.PathLike]) -> Discovery:
             paths = [Path(text)]
         for p in paths:
             if p.is_dir():
-                for root, dirs, files in os.walk(p):
+                for root, dirs, files in os.walk(p, onerror=unreadable_folder):
                     dirs.sort()
                     in_deleted = Path(root).name == "deleted"
                     for name in sorted(files):
                         add_file(Path(root) / name, False, in_deleted)
-            elif p.is_file():
+            elif p.is_file() or (p.exists() and not p.is_dir()):
                 add_file(p, True, p.parent.name == "deleted")
+            elif p.is_symlink():
+                raise SourceError(f"{text}: {_not_regular(p)}")
             else:
                 raise SourceError(f"{text}: no such file or folder")
     return disc
@@ -204,6 +289,9 @@ def discover(inputs: Iterable[str | os.PathLike]) -> Discovery:
 
 class TruncatedInput(Exception):
     """A compressed file ends early; the lines before the cut were read."""
+
+
+_WHITESPACE = np.array([0x20, 0x09, 0x0D, 0x0A], dtype=np.uint8)  # JSON's insignificant whitespace
 
 
 @dataclass
@@ -240,11 +328,12 @@ def _split(buf: bytes, first_line: int, final: bool) -> tuple[LineChunk | None, 
     numbers = np.arange(first_line, first_line + len(nl), dtype=np.int64)
     lengths = ends - starts
     nonblank = lengths > 0
-    if not nonblank.all():
-        # whitespace-only lines count as blank too
-        for i in np.flatnonzero(nonblank & (lengths < 8)):
-            if not bytes(buf[starts[i]:ends[i]]).strip():
-                nonblank[i] = False
+    # a line of only whitespace is a blank line, wherever it is: candidates are the lines that
+    # start with a JSON whitespace byte (rare in NDJSON), each checked in full
+    first_byte = arr[np.minimum(starts, max(len(arr) - 1, 0))] if len(arr) else starts
+    for i in np.flatnonzero(nonblank & np.isin(first_byte, _WHITESPACE)):
+        if not bytes(buf[starts[i]:ends[i]]).strip(b" \t\r\n"):
+            nonblank[i] = False
     chunk = LineChunk(buf, starts[nonblank], ends[nonblank], numbers[nonblank],
                       int((~nonblank).sum()))
     return chunk, buf[consumed:], first_line + len(nl)
@@ -254,45 +343,34 @@ def iter_line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES,
                      hasher=None, on_bytes=None) -> Iterator[LineChunk]:
     """Stream an NDJSON file (plain or gzip) as LineChunks of about ``chunk_bytes`` each.
 
-    Plain files are memory-mapped, so the line buffers handed to DuckDB are zero-copy views of
-    the page cache. ``hasher`` is fed the (decompressed) bytes -- from a helper thread, since
-    hashlib releases the GIL -- and ``on_bytes`` is called with raw bytes consumed (progress).
+    Plain files are read with ordinary reads, not memory-mapped: a file cut short while it is
+    being read (a copy still running, a truncation) ends a memory map with SIGBUS, which kills
+    the process with no message; a read just returns less. A plain file that ends before the
+    size it had when reading started raises TruncatedInput after its complete lines.
+    ``hasher`` is fed the (decompressed) bytes -- from a helper thread, since hashlib releases
+    the GIL -- and ``on_bytes`` is called with raw bytes consumed (progress).
     """
     with _Feeder(hasher) as feed:
-        gz = is_gzip(path)
-        if not gz and path.stat().st_size > 0:
-            yield from _mapped_chunks(path, chunk_bytes, feed, on_bytes)
-        elif gz:
-            yield from _stream_chunks(path, chunk_bytes, feed, on_bytes)
+        if is_gzip(path):
+            yield from _stream_chunks(path, _gunzip(path, chunk_bytes, on_bytes), chunk_bytes,
+                                      feed, "truncated compressed file")
+        else:
+            yield from _stream_chunks(path, _plain(path, chunk_bytes, on_bytes), chunk_bytes,
+                                      feed, "the file was cut short while being read")
 
 
-def _mapped_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[LineChunk]:
-    # The map is not closed explicitly: Arrow buffers and the hashing thread may still hold
-    # slices of it; it is unmapped when the last of them is garbage-collected.
+def _plain(path: Path, chunk_bytes: int, on_bytes) -> Iterator[bytes]:
+    """Pieces of a plain file; TruncatedInput if it ends before its size at the start."""
     with open(path, "rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    view = memoryview(mm)
-    size = len(mm)
-    pos = len(BOM) if mm[:3] == BOM else 0
-    if pos:
-        feed(view[:pos])  # the fingerprint covers the BOM too (content_sha256)
-    line_no = 1
-    while pos < size:
-        end = min(pos + chunk_bytes, size)
-        if end < size:  # cut after the last newline inside the window
-            nl = mm.rfind(b"\n", pos, end)
-            end = nl + 1 if nl >= 0 else (mm.find(b"\n", end) + 1 or size)
-        piece = view[pos:end]
-        feed(piece)
-        chunk, _, line_no = _split(piece, line_no, True)
-        if on_bytes is not None:
-            on_bytes(end - pos)
-        if chunk is not None:
-            yield chunk
-        if hasattr(mm, "madvise"):  # done with these pages: keep RSS bounded on huge files
-            lo = pos - pos % mmap.PAGESIZE
-            mm.madvise(mmap.MADV_DONTNEED, lo, end - lo - (end - lo) % mmap.PAGESIZE)
-        pos = end
+        expected = os.fstat(f.fileno()).st_size
+        got = 0
+        while data := f.read(chunk_bytes):
+            got += len(data)
+            if on_bytes is not None:
+                on_bytes(len(data))
+            yield data
+    if got < expected:
+        raise TruncatedInput(f"{got} of {expected} bytes")
 
 
 def _gunzip(path: Path, chunk_bytes: int, on_bytes) -> Iterator[bytes]:
@@ -321,14 +399,14 @@ def _gunzip(path: Path, chunk_bytes: int, on_bytes) -> Iterator[bytes]:
             raise TruncatedInput("the compressed stream ends early")
 
 
-def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[LineChunk]:
+def _stream_chunks(path: Path, pieces: Iterator[bytes], chunk_bytes: int, feed,
+                   cut_message: str) -> Iterator[LineChunk]:
     tail = b""
     line_no = 1
     first = True
     pending: list[bytes] = []
     size = 0
     problem: TruncatedInput | None = None
-    pieces = _gunzip(path, chunk_bytes, on_bytes)
     while True:
         try:
             piece = next(pieces)
@@ -347,7 +425,7 @@ def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[Lin
             if size < chunk_bytes:
                 continue
         final = piece is None
-        buf = tail + b"".join(pending)
+        buf = tail + b"".join(pending) if pending else tail
         pending, size = [], 0
         if buf:
             chunk, tail, line_no = _split(buf, line_no, final and problem is None)
@@ -355,7 +433,7 @@ def _stream_chunks(path: Path, chunk_bytes: int, feed, on_bytes) -> Iterator[Lin
                 yield chunk
         if final:
             if problem is not None:
-                raise TruncatedInput(f"truncated compressed file: nothing readable after "
+                raise TruncatedInput(f"{cut_message}: nothing readable after "
                                      f"line {line_no - 1} ({problem})")
             return
 
