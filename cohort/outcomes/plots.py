@@ -57,3 +57,35 @@ def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months",
 
 def _fmt(x: float | None) -> str:
     return "not reached" if x is None else f"{x:.1f}"
+
+
+def sensitivity_png(labels: list[str], overlap: list[int], added: list[int],
+                    median: list[float | None], ci: list[tuple[float | None, float | None]],
+                    title: str = "Sensitivity of the definition") -> bytes:
+    """One small figure of a sensitivity run, one row per variant (``labels``, the default
+    first): left, the cohort size split into patients shared with the default cohort and
+    patients added; right, the KM median OS from the index date with its 95% CI."""
+    n = len(labels)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 0.32 * n + 1.3), dpi=110,
+                                      sharey=True, gridspec_kw={"width_ratios": [1.2, 1]})
+    ys = list(range(n))[::-1]
+    left.barh(ys, overlap, color=COLOURS[0], label="also in the default cohort")
+    left.barh(ys, added, left=overlap, color=COLOURS[1], label="added")
+    left.set_yticks(ys, labels, fontsize=7)
+    left.set_xlabel("patients in the cohort", fontsize=8)
+    left.legend(fontsize=7, frameon=False, loc="lower right")
+    for y, m, (lo, hi) in zip(ys, median, ci, strict=True):
+        if m is None:
+            continue
+        lo_, hi_ = (m if lo is None else lo), (m if hi is None else hi)
+        right.errorbar([m], [y], xerr=[[m - lo_], [hi_ - m]], fmt="o", color=COLOURS[0], ms=4,
+                       capsize=2, lw=1)
+    right.set_xlabel("median OS from index, months (95% CI)", fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", alpha=0.25)
+    fig.suptitle(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()

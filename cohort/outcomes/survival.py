@@ -231,14 +231,9 @@ def logrank(durations, observed, group, labels: tuple[str, str]) -> LogRank:
                    groups=(kaplan_meier(d[a], e[a], labels[0]), kaplan_meier(d[b], e[b], labels[1])))
 
 
-def cox_binary(durations, observed, covariate, name: str) -> CoxResult | None:
-    """Cox proportional-hazards model of one 0/1 covariate; None if it cannot be fitted
-    (a group without events, or no variation). Convergence warnings are kept, not hidden."""
-    d = np.asarray(durations, dtype=float)
-    e = np.asarray(observed, dtype=bool)
-    x = np.asarray(covariate, dtype=float)
-    if len(np.unique(x)) < 2 or e.sum() == 0:
-        return None
+def _fit_cox(d: np.ndarray, e: np.ndarray, x: np.ndarray, name: str) -> CoxResult | None:
+    """lifelines CoxPHFitter of one covariate; None if lifelines cannot fit it. Convergence
+    warnings are kept in the result, not hidden."""
     df = pd.DataFrame({"T": d, "E": e.astype(int), name: x})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -255,3 +250,32 @@ def cox_binary(durations, observed, covariate, name: str) -> CoxResult | None:
         p=float(s["p"]), concordance=float(cph.concordance_index_), n=len(d), events=int(e.sum()),
         warnings=tuple(str(w.message).splitlines()[0] for w in caught),
     )
+
+
+def cox_binary(durations, observed, covariate, name: str) -> CoxResult | None:
+    """Cox proportional-hazards model of one 0/1 covariate; None if it cannot be fitted
+    (a group without events, or no variation). Convergence warnings are kept, not hidden."""
+    d = np.asarray(durations, dtype=float)
+    e = np.asarray(observed, dtype=bool)
+    x = np.asarray(covariate, dtype=float)
+    if len(np.unique(x)) < 2 or e.sum() == 0:
+        return None
+    return _fit_cox(d, e, x, name)
+
+
+def cox_continuous(durations, observed, covariate, name: str) -> CoxResult | None:
+    """Cox model of one continuous covariate: the hazard ratio per unit of ``covariate``
+    (pass years to get the HR per year), Wald CI and p (lifelines, Efron ties).
+
+    Keeping the covariate continuous uses every patient's value instead of a cut-off chosen
+    after the fact, so it is the fairer test of "prognosis does not depend on X"; it assumes
+    the log hazard is linear in X and proportional over time. Rows with a missing covariate
+    are dropped; None when fewer than two distinct values or no event remain."""
+    d = np.asarray(durations, dtype=float)
+    e = np.asarray(observed, dtype=bool)
+    x = np.asarray(covariate, dtype=float)
+    keep = ~np.isnan(x) & ~np.isnan(d)
+    d, e, x = d[keep], e[keep], x[keep]
+    if len(np.unique(x)) < 2 or e.sum() == 0:
+        return None
+    return _fit_cox(d, e, x, name)
