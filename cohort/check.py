@@ -38,6 +38,8 @@ class CheckResult:
     unknown_ids: list[str] = field(default_factory=list)
     unlabelled_in_cohort: int = 0
     disagreements: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: with ``--truth review``: the screen's figures among reviewed candidates (screen_ppv)
+    screen: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sensitivity(self) -> float | None:
@@ -55,7 +57,7 @@ class CheckResult:
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn,
                 "sensitivity": self.sensitivity, "ppv": self.ppv,
                 "specificity": self.specificity, "unknown_ids": len(self.unknown_ids),
-                "unlabelled_in_cohort": self.unlabelled_in_cohort}
+                "unlabelled_in_cohort": self.unlabelled_in_cohort, **self.screen}
 
 
 def read_truth(path: str | Path) -> dict[str, bool]:
@@ -131,4 +133,36 @@ def check_built(engine: Engine, labels: Mapping[str, bool]) -> CheckResult:
             "WHERE list_contains($ids, patient_id)",
             {"ids": list(result.disagreements.patient_id)})
         result.disagreements = result.disagreements.merge(why, on="patient_id", how="left")
+    return result
+
+
+#: ``bmc check --truth review``: the adjudications in the database instead of a file
+REVIEW_TRUTH = "review"
+
+
+def screen_figures(flagged: set[str], labels: Mapping[str, bool], unsure: int) -> dict[str, Any]:
+    """Pure: the screen's PPV among its reviewed candidates (tier 1 or 2 with a confirmed or
+    not-BMC verdict); ``unsure`` verdicts are counted apart, never as either label."""
+    reviewed = [pid for pid in labels if pid in flagged]
+    confirmed = sum(1 for pid in reviewed if labels[pid])
+    return {"screen_reviewed": len(reviewed), "screen_confirmed": confirmed,
+            "screen_ppv": confirmed / len(reviewed) if reviewed else None, "unsure": unsure}
+
+
+def check_reviews(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,
+                  codes: UserCodes | None = None) -> CheckResult:
+    """The definition and the screen against the reviewers' latest adjudications (table
+    ``review``, written by ``bmc review``): confirmed BMC is label 1, not BMC 0, unsure no
+    label. The confusion counts are those of the cohort definition over the reviewed
+    patients (sensitivity is known only where reviewers looked beyond the cohort, e.g. at
+    tier 2); ``screen_ppv`` is the share of reviewed tier 1/2 candidates confirmed."""
+    from .review.store import review_labels
+
+    labels, unsure = review_labels(con)
+    ensure_built(con, params, group="screen", codes=codes)
+    engine = DuckDBEngine(con)
+    result = check_built(engine, labels)
+    flagged = set(engine.query("SELECT patient_id FROM bmc_screen WHERE tier IN ('1', '2')")
+                  .patient_id)
+    result.screen = screen_figures(flagged, labels, unsure)
     return result
