@@ -856,12 +856,154 @@ def check(
     _emit(pd.DataFrame([result.summary()]), format, None, "check against known cases")
 
 
+# -- review (cohort.review) ---------------------------------------------------------------------
+@app.command()
+def review(
+    db: DbOpt,
+    host: Annotated[str, typer.Option(help="Address to listen on. Loopback by default; any "
+                                           "other address needs the token printed at start.")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,
+    export_file: Annotated[Path | None, typer.Option(
+        "--export", help="Write the adjudications instead of serving: patient_id,label (the "
+                         "latest verdict per patient; unsure left out), the truth file "
+                         "`bmc check` reads; with --format fhir one Observation per "
+                         "adjudication (NDJSON).")] = None,
+    format: Annotated[str, typer.Option("--format", help="--export format: csv | fhir")
+                      ] = "csv",
+    static: Annotated[Path | None, typer.Option(
+        "--static", help="Write the worklist and patient pages as static HTML (no form) into "
+                         "this folder instead of serving.")] = None,
+    include_cohort: Annotated[bool, typer.Option(
+        "--cohort", help="--static: list the cohort's members too (the server has a "
+                         "checkbox).")] = False,
+    param: ParamOpt = None, codes: CodesOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Review the screen's candidates in a browser: worklist, patient pages (rules, lab
+    timeline, evidence ledger, coded diagnoses) and an adjudication form whose decisions go
+    to the append-only table `review` (the server is the only writer while it runs).
+
+    Exit codes: 0 done (or server stopped), 1 failure (no adjudications to export, missing or
+    unloaded database, port in use), 2 usage error.
+    """
+    from .review import store
+
+    with _errors():
+        if export_file is not None and static is not None:
+            raise UsageError("--export and --static: give one of them")
+        if format not in ("csv", "fhir"):
+            raise UsageError(f"--format must be csv or fhir, not {format!r}")
+        if format == "fhir" and export_file is None:
+            raise UsageError("--format applies to --export")
+        uc = _user_codes(codes, config, db, "duckdb")
+        params = _params(param, uc)
+        _prepare_out(export_file, folder=False)
+        _prepare_out(static, folder=True)
+        if export_file is not None:
+            con = _open(db, read_only=True)
+            try:
+                if format == "csv":
+                    from .output import to_csv
+
+                    table = store.labels_frame(con)
+                    export_file.write_text(to_csv(table))
+                else:
+                    from .fhir_out import ndjson, review_observations
+
+                    table = store.all_reviews(con)
+                    export_file.write_text(ndjson(review_observations(table)))
+            finally:
+                con.close()
+            what = "label(s)" if format == "csv" else "Observation(s)"
+            err.print(f"review: {len(table)} {what} written to {export_file}")
+            _record(counts={"exported": len(table)}, inputs=[db], outputs=[str(export_file)])
+            return
+        con = _open(db)
+        try:
+            from .screen import run_screen
+
+            run_screen(con, params, uc)  # reuses the cohort tables when up to date
+            if static is not None:
+                from .review.site import write_static
+
+                written = write_static(con, static, include_cohort=include_cohort)
+                err.print(f"review: {len(written)} page(s) in {static}")
+                out.print(str(written[0]))
+                return
+            from .review.serve import configure_logging, serve
+
+            def announce(served) -> None:
+                if served.token:
+                    err.print(f"review: listening beyond loopback; every browser needs the "
+                              f"token: {served.url}")
+                else:
+                    err.print(f"review: serving {served.url} (loopback only; Ctrl-C to stop)")
+
+            configure_logging()
+            try:
+                serve(con, host, port, announce)
+            except OSError as e:
+                raise CohortError(f"--host {host} --port {port}: cannot listen "
+                                  f"({e.strerror or e})") from None
+        finally:
+            con.close()
+
+
+def _patient(patient_id: str) -> str:
+    """``Patient/<id>`` for a message: the id only when it looks like a FHIR id."""
+    return f"Patient/{patient_id}" if valid_id(patient_id) else "Patient (id not valid)"
+
+
+# -- sensitivity (cohort.outcomes.sensitivity) ---------------------------------------------------
+@app.command()
+def sensitivity(
+    db: DbOpt,
+    format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    out_file: OutOpt = None,
+    truth: Annotated[Path | None, typer.Option(
+        help="CSV with columns patient_id,label (1/0): adds tp, fp, fn, sensitivity and ppv "
+             "per grid point.")] = None,
+    param: ParamOpt = None,
+) -> None:
+    """Rerun the cohort over the grid of cohort/data/sensitivity_grid.csv (smear window,
+    cytopenia grade, alternative-cause exclusion, coded condition, anaemia grade 4): cohort
+    size, overlap with the default cohort, sensitivity/PPV with --truth, median OS.
+
+    --param sets what the grid does not vary (and the default point). The database is only
+    read: the stages run as temporary tables. Exit codes: 0 done, 1 failure (missing or
+    unloaded database), 2 usage error (bad --format, --param or truth file).
+    """
+    from .check import read_truth
+    from .outcomes.sensitivity import run_sensitivity
+    from .parameters import parse_pairs
+
+    with _errors():
+        if format not in ("table", "csv", "json"):
+            raise UsageError(f"--format must be table, csv or json, not {format!r}")
+        _check_format(format, out_file)
+        base = parse_pairs(param or [])
+        labels = read_truth(truth) if truth else None
+        con = _open(db, read_only=True)
+        try:
+            with _progress() as bar:
+                task = bar.add_task("grid points", total=None)
+                result = run_sensitivity(con, truth=labels, base=base, progress=lambda done, total:
+                                         bar.update(task, completed=done, total=total))
+        finally:
+            con.close()
+    _record(counts={"grid_points": len(result.table), "stage_builds": result.stage_builds},
+            timings={"sensitivity": result.seconds}, inputs=[db] + ([truth] if truth else []))
+    err.print(f"sensitivity: {len(result.table)} grid points, {result.stage_builds} stage builds "
+              f"({result.stage_builds_without_reuse} without reuse), {result.seconds:.1f} s")
+    _emit(result.table, format, out_file, "sensitivity of the definition")
+
+
 def main() -> None:
     """Console-script entry point (``bmc``)."""
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print(f"error: {INTERRUPTED}")
         sys.exit(EXIT_FAIL)
 
 

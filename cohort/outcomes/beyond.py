@@ -30,7 +30,7 @@ def _f(x, nd: int = 2) -> str:
 
 
 def _ci(ci) -> str:
-    return "NA" if ci is None or ci[0] is None or ci[1] is None else f"{_f(ci[0])}-{_f(ci[1])}"
+    return "NA" if ci is None else f"{_f(ci[0])}-{_f(ci[1])}"
 
 
 def proportions_table(groups: Mapping[str, GroupResult], inc: list[Incidence]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ CLI decides where it goes (stderr).
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -98,7 +98,8 @@ def _listed_group(ids: IdList, rec) -> pd.DataFrame:
 
 def build_report(engine: Engine, *, ids: IdList | None = None,
                  cutoff: date | None = None, found: pd.DataFrame | None = None,
-                 progress: Callable[[str], None] = lambda _: None) -> ReportResult:
+                 progress: Callable[[str], None] = lambda _: None,
+                 truth: Mapping[str, bool] | None = None) -> ReportResult:
     """Analyse the found cohort (table ``bmc_cohort`` unless ``found`` is given) and, with
     ``ids``, the listed patients; return the report document and the results.
 
@@ -164,22 +165,49 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
                 list(g.onset_logrank.groups),
                 f"OS from BMC, early (< 36 months) vs late onset - {label}")
     doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes)
+    progress("beyond the paper: exact intervals, Cox, medians, sensitivity of the definition")
+    _add_beyond(doc, engine, groups, inc, truth)
     return ReportResult(doc, groups, verdict_rows, inc, cutoff)
+
+
+def _add_beyond(doc: Document, engine: Engine, groups: dict[str, GroupResult],
+                inc: list[Incidence], truth: Mapping[str, bool] | None) -> None:
+    """Insert the "Beyond the paper" sections before "Methods and caveats". The sensitivity
+    runs on DuckDB only (TEMP tables on the report's connection; ``bmc sensitivity`` has the
+    full grid); it varies one choice at a time to keep the report fast."""
+    from .beyond import beyond_sections
+    from .records import built_parameters
+    from .sensitivity import run_sensitivity
+
+    sens, why = None, ""
+    if engine.name == "duckdb":
+        sens = run_sensitivity(engine.con, truth=truth,  # type: ignore[attr-defined]
+                               base=built_parameters(engine), design="one-at-a-time")
+        if truth is None:
+            why = "No truth labels given (`bmc report --truth FILE`), so no sensitivity/PPV."
+    else:
+        why = "Not computed on Spark: run `bmc sensitivity --db FILE` on a DuckDB database."
+    at = next((i for i, s in enumerate(doc.sections) if s.title == "Methods and caveats"),
+              len(doc.sections))
+    doc.sections[at:at] = beyond_sections(groups, inc, sens, why)
 
 
 def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
                  cutoff: date | None = None,
-                 progress: Callable[[str], None] = lambda _: None) -> tuple[ReportResult, dict]:
+                 progress: Callable[[str], None] = lambda _: None,
+                 truth_file: Path | None = None) -> tuple[ReportResult, dict]:
     """Open ``db`` read-only, build the report and write it into ``out_dir``.
 
     The report reads the cohort's tables (blood counts and grades of ``bmc_lab`` /
     ``bmc_lab_grade``); when the database has none yet, the cohort is built first with the
     default parameters, as ``bmc cohort`` would.
     """
+    from ..check import read_truth
     from ..definition import build_cohort
     from ..runner import check_loaded, open_database
 
     ids = read_id_list(ids_file) if ids_file else None
+    truth = read_truth(truth_file) if truth_file else None
     con = open_database(db, read_only=True)
     try:
         check_loaded(con)
@@ -195,7 +223,8 @@ def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
             con.close()
     con = open_database(db, read_only=True)
     try:
-        result = build_report(DuckDBEngine(con), ids=ids, cutoff=cutoff, progress=progress)
+        result = build_report(DuckDBEngine(con), ids=ids, cutoff=cutoff, progress=progress,
+                              truth=truth)
     finally:
         con.close()
     progress(f"writing {out_dir}")
