@@ -9,7 +9,9 @@ Sensitivity = TP / (TP + FN); PPV = TP / (TP + FP); both are None when undefined
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +68,11 @@ def read_truth(path: str | Path) -> dict[str, bool]:
     if not p.is_file():
         raise UsageError(f"{path}: no such truth file")
     labels: dict[str, bool] = {}
-    with p.open(newline="", encoding="utf-8-sig") as fh:
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the truth file ({e.strerror or e})") from None
+    with io.StringIO(_decode_truth(data, path), newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"patient_id", "label"} <= set(reader.fieldnames):
             raise UsageError(f"{path}: needs columns patient_id and label, found "
@@ -81,11 +87,30 @@ def read_truth(path: str | Path) -> dict[str, bool]:
             elif value in _FALSE:
                 label = False
             else:
-                raise UsageError(f"{path} line {n}: label must be 1 or 0, got {row['label']!r}")
+                raise UsageError(f"{path} line {n}: label must be 1 or 0 (or true/false, "
+                                 f"yes/no)")
             if pid in labels and labels[pid] != label:
                 raise UsageError(f"{path} line {n}: patient listed twice with different labels")
             labels[pid] = label
     return labels
+
+
+#: Byte-order marks of the encodings spreadsheet programs save CSV in besides UTF-8 (longest
+#: first: the UTF-32 LE mark begins with the UTF-16 LE one).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+         (codecs.BOM_UTF8, "utf-8-sig"))
+
+
+def _decode_truth(data: bytes, path: str | Path) -> str:
+    """The truth file's text: UTF-8 (with or without a BOM), or UTF-16/UTF-32 with a BOM (what
+    "Unicode text" in a spreadsheet saves). Anything else is a usage error saying so."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start + 1}); save the truth file "
+                         f"as CSV UTF-8") from None
 
 
 def confusion(predicted: set[str], labels: Mapping[str, bool], known: set[str]) -> CheckResult:

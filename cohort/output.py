@@ -74,3 +74,60 @@ def text(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "json":
         return to_json(df)
     raise ValueError(fmt)
+
+
+def file_sha256(path: Path, block: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in blocks (databases can be large)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe_inputs(paths: list) -> list[dict]:
+    """Each input file (folders: each file in them) with its size and sha256, so a scheduler
+    can tell which data a run read; a path that cannot be read is listed with the reason.
+    Items that are already described (dicts, e.g. the loader's own sha256) pass as they are."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    for name in paths:
+        if isinstance(name, dict):
+            out.append(name)
+            continue
+        p = Path(name)
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            key = str(f)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                out.append({"path": key, "bytes": f.stat().st_size, "sha256": file_sha256(f)})
+            except OSError as e:
+                out.append({"path": key, "bytes": None, "sha256": None,
+                            "unreadable": e.strerror or type(e).__name__})
+    return out
+
+
+def summary_document(run: dict, exit_code: int, finished: float) -> dict:
+    """The JSON a batch scheduler reads after a ``bmc`` run (``--summary FILE``): what ran,
+    how it ended, what it counted, how long it took and which inputs (with sha256) it read.
+    ``run`` is what the command recorded; nothing in it comes from inside the data files."""
+    return {
+        "format": "bmc-cohort run summary 1",
+        "command": run.get("command"),
+        "arguments": run.get("arguments", []),
+        "exit_code": exit_code,
+        "ok": exit_code == 0,
+        "error": run.get("error"),
+        "started": dt.datetime.fromtimestamp(run["started"], dt.UTC).isoformat(),
+        "seconds": round(finished - run["started"], 3),
+        "counts": run.get("counts", {}),
+        "rejected_by_reason": run.get("rejected_by_reason", {}),
+        "timings": run.get("timings", {}),
+        "inputs": describe_inputs(run.get("inputs", [])),
+        "outputs": run.get("outputs", []),
+    }

@@ -92,7 +92,13 @@ def export_parquet(db: str | Path | duckdb.DuckDBPyConnection, out: str | Path, 
         if not Path(db).is_file():
             raise ExportError(f"{db}: no such database file; create it with "
                               f"`bmc load PATH... --db {db}`")
-        con = duckdb.connect(str(db), read_only=True)
+        try:
+            con = duckdb.connect(str(db), read_only=True)
+        except duckdb.Error as e:  # held for writing by another process, not a database
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ExportError(f"{db}: cannot open the database ({first}); if another "
+                              f"program is writing to it, try again when it has finished"
+                              ) from None
     else:
         con = db
     try:

@@ -15,6 +15,10 @@ import duckdb
 from .errors import EtlError, SourceError
 
 SCHEMA_VERSION = "1"
+#: The DuckDB storage format a new database file is written in: the oldest that the DuckDB
+#: CLI from the package registries (1.5.x, `duckdb hospital.duckdb`) opens; DuckDB 2.x reads
+#: and writes it too. It is kept by the file (set when the file is created).
+STORAGE_VERSION = "v1.5.0"
 
 # A DuckDB database file starts with an 8-byte checksum, then this magic (DuckDB's storage
 # format, since 0.x). Checked before DuckDB opens a file: given a SQLite file, DuckDB would try
@@ -70,7 +74,8 @@ def connect(db: str | Path, *, memory_limit: str | None = None,
     check_database_file(db)
     try:
         con = duckdb.connect(str(db), read_only=read_only,
-                             config={"autoinstall_known_extensions": False})
+                             config={"autoinstall_known_extensions": False,
+                                     "storage_compatibility_version": STORAGE_VERSION})
     except duckdb.Error as e:  # locked by another process, not a DuckDB file, ...
         raise EtlError(f"{db}: cannot open the database: {e}") from None
     if memory_limit:
