@@ -20,7 +20,6 @@ from typing import Annotated
 
 import click
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -32,6 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from etl.errors import EtlError, SourceError, printable, valid_id
 
@@ -87,8 +87,19 @@ app = typer.Typer(
          "changed), 2 usage error, 3 loaded with some records rejected.\n\n-v/--verbose and "
          "--summary FILE may also follow the subcommand.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+class _PlainConsole(Console):
+    """stderr: text printed here never acts on the terminal. Control characters in a string
+    (an escape sequence or a newline in a file name) are shown escaped, so nothing from the
+    data can colour the terminal or forge a log line."""
+
+    def print(self, *objects, **kw) -> None:
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kw)
+
+
 # markup off: messages carry file names, ids and options, whose [brackets] must print as is
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+err = _PlainConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True)  # stdout is scripted: never wrap lines
 _state: dict = {"verbose": False, "summary": None, "run": None}
 
@@ -125,7 +136,7 @@ def _record(counts: dict | None = None, timings: dict | None = None,
         return
     run["counts"].update(counts or {})
     run["timings"].update(timings or {})
-    run["inputs"].extend(str(p) for p in inputs or [])
+    run["inputs"].extend(p if isinstance(p, dict) else str(p) for p in inputs or [])
     run.update(extra)
 
 
@@ -290,15 +301,64 @@ def load(
                                  "the database; re-loading the same input changes nothing)")
             with _progress() as bar:
                 task = bar.add_task("loading", total=None)
-
-                def progress(done: int, total: int, name: str) -> None:
-                    bar.update(task, completed=done, total=total,
-                               description=Path(name).name[:30])
-
+                progress = _file_progress(bar, task)
                 result = run_load(db, paths, LoadOptions(validate=validate, strict=strict,
                                                          keep_raw=keep_raw), progress)
     _print_load(result)
+    if engine != "spark":
+        _record_load(db, result)
     raise typer.Exit(EXIT_PARTIAL if result.rejected else EXIT_OK)
+
+
+def _file_progress(bar: Progress, task):
+    """The load's progress: a bar on a terminal; one line per file on stderr otherwise (a
+    batch job's log shows which file a long load is on)."""
+    last = {"name": None}
+
+    def progress(done: int, total: int, name: str) -> None:
+        bar.update(task, completed=done, total=total, description=printable(Path(name).name[:30]))
+        if not err.is_terminal and name != last["name"]:
+            last["name"] = name
+            err.print(f"load: {printable(name)} ({done / 1e6:.1f} of {total / 1e6:.1f} MB)")
+
+    return progress
+
+
+def _record_load(db: Path, r) -> None:
+    """The load's figures for --summary: counts per type and status, rejections by reason
+    (the reason up to its first parenthesis: positions differ), and the files read with the
+    sha256 the loader computed."""
+    if _state.get("summary") is None:
+        return
+    import duckdb
+
+    by_reason: dict[str, int] = {}
+    inputs: list[dict] = []
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        con = None
+    if con is not None:
+        try:
+            for reason, n in con.execute(
+                    "SELECT split_part(reason, ' (', 1), count(*) FROM load_error "
+                    "WHERE load_id = ? GROUP BY 1 ORDER BY 1", [r.load_id]).fetchall():
+                by_reason[reason] = n
+            inputs = [{"path": printable(p), "bytes": size, "sha256": sha}
+                      for p, size, sha in con.execute(
+                          "SELECT path, size, sha256 FROM source_file WHERE load_id = ? "
+                          "ORDER BY file_id", [r.load_id]).fetchall()]
+        finally:
+            con.close()
+    _record(counts={"load_id": r.load_id, "loaded": r.loaded, "rejected": r.rejected,
+                    "files_read": r.files_read, "files_unchanged": len(r.files_unchanged),
+                    "non_resource_files": len(r.non_resource_files),
+                    "deletions": r.deletions, "deletions_applied": r.deletions_applied,
+                    "unresolved_references": sum(r.unresolved.values()),
+                    "bytes_read": r.bytes_read,
+                    "by_type": {t: dict(c) for t, c in sorted(r.by_type.items())}},
+            timings={"load_seconds": round(r.seconds, 3)}, inputs=inputs,
+            rejected_by_reason=by_reason)
 
 
 def _print_load(r) -> None:
@@ -364,10 +424,22 @@ def rebuild(
         result = run_rebuild(db, allow_changed=allow_changed)
     for r in result.loads:
         _print_load(r)
+    _record(counts={"loads_replayed": len(result.loads),
+                    "resources": sum(r.loaded for r in result.loads),
+                    "rejected": sum(r.rejected for r in result.loads),
+                    "changed_files": len(result.changed_files),
+                    "missing_files": len(result.missing_files),
+                    "user_tables_kept": list(result.kept_tables)},
+            timings={"load_seconds": round(sum(r.seconds for r in result.loads), 3)})
     for f in result.changed_files:
-        err.print(Text.assemble(("changed since loaded: ", "yellow"), str(f)))
+        err.print(Text.assemble(("changed since loaded: ", "yellow"), printable(str(f))))
     for f in result.missing_files:
-        err.print(Text.assemble(("missing: ", "yellow"), str(f)))
+        err.print(Text.assemble(("missing: ", "yellow"), printable(str(f))))
+    for t in result.kept_tables:
+        err.print(f"kept your table {t}")
+    for v in result.dropped_views:
+        err.print(Text.assemble(("view not kept (it reads a table the rebuild does not "
+                                 "keep): ", "yellow"), printable(v)))
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -386,6 +458,8 @@ def export(
 
     with _errors():
         written = export_parquet(db, out_dir, overwrite=overwrite)
+    _record(counts={"tables": len(written), "rows": {t.name: t.rows for t in written}},
+            inputs=[db], outputs=[str(out_dir)])
     for t in written:
         err.print(f"{t.name:<28} {t.rows:>10} rows{'  (by patient_shard)' if t.partitioned else ''}")
     err.print(f"exported {len(written)} tables to {out_dir}")
@@ -412,11 +486,13 @@ def view(
         _error(f"{view_file}: no such file")
         raise typer.Exit(EXIT_USAGE)
     with _errors():
+        _prepare_out(out_file, folder=False)
         text = run_view_file(view_file, paths, format)
-    if out_file:
-        out_file.write_text(text)
-    else:
-        sys.stdout.write(text)
+        _record(inputs=[view_file, *paths], outputs=[str(out_file)] if out_file else [])
+        if out_file:
+            out_file.write_text(text)
+        else:
+            sys.stdout.write(text)
 
 
 # -- synth --------------------------------------------------------------------------------------
@@ -430,13 +506,16 @@ def synth(
     """Write the synthetic sample (the paper's 22 patients inside an institution) or a big export."""
     from cohort import synth as synth_mod
 
-    if patients is None:
-        summary = synth_mod.write_sample(out_dir, seed=seed)
-    else:
-        with _progress() as bar:
-            task = bar.add_task("patients", total=patients)
-            summary = synth_mod.stream_bulk(out_dir, patients, seed=seed,
-                                            progress=lambda n: bar.update(task, completed=n))
+    with _errors():
+        _prepare_out(out_dir, folder=True)
+        if patients is None:
+            summary = synth_mod.write_sample(out_dir, seed=seed)
+        else:
+            with _progress() as bar:
+                task = bar.add_task("patients", total=patients)
+                summary = synth_mod.stream_bulk(out_dir, patients, seed=seed,
+                                                progress=lambda n: bar.update(task, completed=n))
+    _record(outputs=[str(out_dir)])
     err.print(str(summary))
 
 
@@ -519,11 +598,22 @@ def _check_engine(engine: str) -> None:
         raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
 
 
-def _on_engine(engine: str, db: Path, master: str, conf: list[str] | None, on_duckdb, on_spark):
-    """``on_duckdb(con)`` on the database file, or ``on_spark(spark)`` in a Spark session."""
+def _on_engine(engine: str, db: Path, master: str, conf: list[str] | None, on_duckdb, on_spark,
+               stale=None):
+    """``on_duckdb(con)`` on the database file, or ``on_spark(spark)`` in a Spark session.
+
+    The database is opened read-only unless ``stale(con)`` says the ``bmc_*`` tables must be
+    (re)built: then several reviewers, and a process holding the database open read-only, can
+    work at once; only a job that must write opens it for writing."""
     _check_engine(engine)
     if engine == "spark":
         return _on_spark(master, conf, on_spark)
+    con = _open(db, read_only=True)
+    try:
+        if stale is None or not stale(con):
+            return on_duckdb(con)
+    finally:
+        con.close()
     con = _open(db)
     try:
         return on_duckdb(con)
@@ -574,6 +664,8 @@ def report(
         err.print(f"report: {msg}")
 
     with _errors():
+        _prepare_out(out_dir, folder=True)
+    with _errors():
         _check_engine(engine)
         uc = _user_codes(codes, config, db, engine)
         params = _params(None, uc) if uc.parameters else None
@@ -593,6 +685,8 @@ def report(
                 finally:
                     con.close()
             _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut, progress=progress)
+    _record(counts={"files_written": len(written)}, inputs=[db] + ([ids] if ids else []),
+            outputs=[str(written["html"])])
     err.print(f"report: {len(written)} files in {out_dir}")
     out.print(str(written["html"]))
 
@@ -610,14 +704,17 @@ def _check_format(fmt: str, out_file: Path | None) -> None:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if fmt == "parquet" and out_file is None:
         raise UsageError("--format parquet needs --out FILE")
+    _prepare_out(out_file, folder=False)
 
 
 def _emit(df, fmt: str, out_file: Path | None, title: str) -> None:
     """Data to --out or stdout in the chosen format."""
     from .output import text, write_parquet
 
+    _record(counts={"rows": len(df)}, outputs=[str(out_file)] if out_file else [])
     if fmt == "parquet":
-        write_parquet(df, out_file)
+        with _errors():
+            write_parquet(df, out_file)
         return
     if fmt == "table":
         t = Table(title=title, show_edge=False, title_justify="left")
@@ -635,7 +732,8 @@ def _emit(df, fmt: str, out_file: Path | None, title: str) -> None:
         return
     data = text(df, fmt)
     if out_file:
-        out_file.write_text(data)
+        with _errors():
+            out_file.write_text(data)
     else:
         sys.stdout.write(data)
 
@@ -660,10 +758,10 @@ def _print_funnel(funnel, notes: list[str]) -> None:
         err.print(f"note: {note}", markup=False, soft_wrap=True)
 
 
-def _open(db: Path):
+def _open(db: Path, *, read_only: bool = False):
     from .runner import check_loaded, open_database
 
-    con = open_database(db)
+    con = open_database(db, read_only=read_only)
     check_loaded(con, str(db))
     return con
 
@@ -731,9 +829,37 @@ def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
 
         if kind == "cohort":
             return _on_engine(engine, db, spark_master, spark_conf,
-                              lambda con: build_cohort(con, params, codes=uc), on_spark)
+                              lambda con: build_cohort(con, params, codes=uc, reuse=True),
+                              on_spark, _stale(params, uc))
         return _on_engine(engine, db, spark_master, spark_conf,
-                          lambda con: run_screen(con, params, uc), on_spark)
+                          lambda con: _screen_duckdb(con, params, uc, run_screen), on_spark,
+                          _stale(params, uc, "bmc_screen"))
+
+
+def _stale(params: dict, uc, table: str = "bmc_cohort"):
+    """``stale(con)``: True unless ``table`` was built with these parameters, codes and data
+    (then the command only reads, and the database is opened read-only)."""
+    from .definition import up_to_date
+    from .parameters import resolve
+
+    return lambda con: not up_to_date(con, resolve(params), table, uc)
+
+
+def _screen_duckdb(con, params: dict, uc, run_screen):
+    """The screen: read as it stands when ``bmc_screen`` is up to date with these parameters,
+    codes and data (no write: works on a read-only database), else run."""
+    from .definition import build_cohort, up_to_date
+    from .engine import DuckDBEngine
+    from .parameters import resolve
+    from .runner import RunInfo
+    from .screen import read_screen
+
+    if up_to_date(con, resolve(params), "bmc_screen", uc):
+        cohort = build_cohort(con, params, codes=uc, reuse=True)
+        return read_screen(DuckDBEngine(con), cohort,
+                           RunInfo(notes=["screen table reused (same parameters, data and "
+                                          "queries)"]))
+    return run_screen(con, params, uc)
 
 
 @app.command()
@@ -749,6 +875,7 @@ def cohort(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_f
                              spark_conf, codes, config)
     _print_funnel(result.funnel, result.notes)
     c = result.counts
+    _record(counts=dict(c), timings=dict(result.timings), inputs=[db])
     err.print(f"cohort {c['cohort']} of {c['patients']} patients (histology only "
               f"{c['histology_only']}, smear only {c['smear_only']}, both {c['both']}; "
               f"without a coded marrow diagnosis {c['without_coded_marrow_dx']})")
@@ -769,6 +896,8 @@ def screen(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_f
                              spark_conf, codes, config)
     _print_funnel(result.cohort.funnel, result.notes)
     c = result.counts
+    _record(counts={f"tier {k}" if k != "excluded" else k: v for k, v in c.items()},
+            timings=dict(result.timings), inputs=[db])
     err.print(f"screen: tier 1 {c['1']}, tier 2 {c['2']}, excluded {c['excluded']}")
     _emit(result.screen, format, out_file, "BMC screen")
 
@@ -788,6 +917,7 @@ def evidence(
 
     Exit codes: 0 done, 1 failure (unknown patient, missing or unloaded database), 2 usage error.
     """
+    from .evidence import UnknownPatient
     from .evidence import evidence as run_evidence
 
     with _errors():
@@ -800,18 +930,27 @@ def evidence(
 
             return evidence_spark(spark, db, patient_id, params)
 
-        result = _on_engine(engine, db, spark_master, spark_conf,
-                            lambda con: run_evidence(con, patient_id, params, uc), on_spark)
+        try:
+            result = _on_engine(engine, db, spark_master, spark_conf,
+                                lambda con: run_evidence(con, patient_id, params, uc), on_spark,
+                                _stale(params, uc))
+        except UnknownPatient:
+            if valid_id(patient_id.removeprefix("Patient/")):
+                raise
+            raise UnknownPatient("no Patient with the given id in this database (id not "
+                                 "valid: a FHIR id is 1-64 letters, digits, '-' or '.')"
+                                 ) from None
+    _record(counts={"ledger_rows": len(result.ledger)}, inputs=[db])
     r = result.rules
     verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
-    err.print(f"Patient/{result.patient_id}: {verdict}")
+    err.print(f"{_patient(result.patient_id)}: {verdict}")
     for rule in ("rule_breast_cancer", "rule_marrow_evidence", "rule_smear_cytopenia",
                  "rule_no_alt_cause"):
         err.print(f"  {rule.removeprefix('rule_'):18} {'pass' if r[rule] else 'FAIL'}")
     if result.cohort_row:
         row = result.cohort_row
         err.print(f"  index date {str(row['index_date'])[:10]}, route {row['route']}")
-    _emit(result.ledger, format, out_file, f"evidence for Patient/{result.patient_id}")
+    _emit(result.ledger, format, out_file, f"evidence for {_patient(result.patient_id)}")
 
 
 @app.command()
@@ -845,9 +984,11 @@ def check(
             return check_spark(spark, db, truth, params)
 
         result = _on_engine(engine, db, spark_master, spark_conf,
-                            lambda con: run_check(con, truth, params, uc), on_spark)
+                            lambda con: run_check(con, truth, params, uc), on_spark,
+                            _stale(params, uc))
+    _record(counts=result.summary(), inputs=[db, truth])
     for row in result.disagreements.itertuples():
-        err.print(f"{row.disagreement}: Patient/{row.patient_id} (failed rules: "
+        err.print(f"{row.disagreement}: {_patient(row.patient_id)} (failed rules: "
                   f"{row.failed_rules or 'none'})")
     if result.unknown_ids:
         err.print(f"note: {len(result.unknown_ids)} labelled id(s) are not in the database")
@@ -996,6 +1137,11 @@ def sensitivity(
     err.print(f"sensitivity: {len(result.table)} grid points, {result.stage_builds} stage builds "
               f"({result.stage_builds_without_reuse} without reuse), {result.seconds:.1f} s")
     _emit(result.table, format, out_file, "sensitivity of the definition")
+
+
+def _patient(patient_id: str) -> str:
+    """``Patient/<id>`` for a message: the id only when it looks like a FHIR id."""
+    return f"Patient/{patient_id}" if valid_id(patient_id) else "Patient (id not valid)"
 
 
 def main() -> None:
