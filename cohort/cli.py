@@ -696,8 +696,11 @@ _PARAM_HELP = ("Set a definition parameter, e.g. --param smear_window_days=7 (re
                "Parameters: " + ", ".join(p.name for p in PARAMETERS)
                + " (cohort/parameters.py says why each default is what it is).")
 
+    if fhir and fmt == "fhir":  # cohort and screen: the result as a FHIR resource
+        _prepare_out(out_file, folder=False)
+        return
 
-def _check_format(fmt: str, out_file: Path | None) -> None:
+def _check_format(fmt: str, out_file: Path | None, *, fhir: bool = False) -> None:
     from .output import FORMATS
 
     if fmt not in FORMATS:
@@ -770,7 +773,8 @@ def _open(db: Path, *, read_only: bool = False):
 DbOpt = Annotated[Path, typer.Option(callback=_db_file, help="DuckDB database filled by `bmc load` (with --engine "
                                           "spark: a Parquet lake folder).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", help=_PARAM_HELP)]
-FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json | parquet")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json | parquet | fhir "
+                                                        "(cohort: a Group; screen: a List)")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout "
                                                          "(required for parquet).")]
 EngineOpt = Annotated[str, typer.Option(help=_ENGINE_HELP)]
@@ -810,7 +814,7 @@ def _params(param: list[str] | None, uc) -> dict:
 def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
                     out_file: Path | None, engine: str, spark_master: str,
                     spark_conf: list[str] | None, codes: list[Path] | None = None,
-                    config: Path | None = None):
+                    config: Path | None = None, funnel_file: Path | None = None):
     """Parse and check the shared options, then build the cohort or run the screen."""
     from .definition import build_cohort
     from .screen import run_screen
@@ -819,7 +823,10 @@ def _run_definition(kind: str, db: Path, param: list[str] | None, format: str,
         _check_engine(engine)
         uc = _user_codes(codes, config, db, engine)
         params = _params(param, uc)
-        _check_format(format, out_file)
+        _check_format(format, out_file, fhir=True)
+        if (format == "fhir" or funnel_file is not None) and engine == "spark":
+            raise UsageError("FHIR output (--format fhir, --funnel) needs --engine duckdb")
+        _prepare_out(funnel_file, folder=False)
 
         def on_spark(spark):
             from .spark_runner import cohort_spark, screen_spark
@@ -865,21 +872,27 @@ def _screen_duckdb(con, params: dict, uc, run_screen):
 @app.command()
 def cohort(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_file: OutOpt = None,
            engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
-           spark_conf: ConfOpt = None, codes: CodesOpt = None, config: ConfigOpt = None) -> None:
+           spark_conf: ConfOpt = None, codes: CodesOpt = None, config: ConfigOpt = None,
+           funnel_file: Annotated[Path | None, typer.Option(
+               "--funnel", help="Also write the attrition funnel as a FHIR MeasureReport "
+                                "(JSON) to this file.")] = None) -> None:
     """Find the BMC cohort: the cohort to stdout (or --out), the attrition funnel to stderr.
 
     The tables bmc_cohort, bmc_funnel, bmc_evidence, ... and bmc_parameter stay in DB.
     Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
     """
     result = _run_definition("cohort", db, param, format, out_file, engine, spark_master,
-                             spark_conf, codes, config)
+                             spark_conf, codes, config, funnel_file)
     _print_funnel(result.funnel, result.notes)
     c = result.counts
     _record(counts=dict(c), timings=dict(result.timings), inputs=[db])
     err.print(f"cohort {c['cohort']} of {c['patients']} patients (histology only "
               f"{c['histology_only']}, smear only {c['smear_only']}, both {c['both']}; "
               f"without a coded marrow diagnosis {c['without_coded_marrow_dx']})")
-    _emit(result.cohort, format, out_file, "BMC cohort")
+    if format == "fhir" or funnel_file is not None:
+        _emit_fhir(db, "cohort", result, format, out_file, funnel_file)
+    if format != "fhir":
+        _emit(result.cohort, format, out_file, "BMC cohort")
 
 
 @app.command()
@@ -899,7 +912,10 @@ def screen(db: DbOpt, param: ParamOpt = None, format: FormatOpt = "table", out_f
     _record(counts={f"tier {k}" if k != "excluded" else k: v for k, v in c.items()},
             timings=dict(result.timings), inputs=[db])
     err.print(f"screen: tier 1 {c['1']}, tier 2 {c['2']}, excluded {c['excluded']}")
-    _emit(result.screen, format, out_file, "BMC screen")
+    if format == "fhir":
+        _emit_fhir(db, "screen", result, format, out_file, None)
+    else:
+        _emit(result.screen, format, out_file, "BMC screen")
 
 
 @app.command()
@@ -956,7 +972,9 @@ def evidence(
 @app.command()
 def check(
     db: DbOpt,
-    truth: Annotated[Path, typer.Option(help="CSV with columns patient_id,label (1/0).")],
+    truth: Annotated[Path, typer.Option(help="CSV with columns patient_id,label (1/0), or "
+                                             "`review`: the adjudications made in `bmc "
+                                             "review` (adds the screen's PPV).")],
     param: ParamOpt = None,
     format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     engine: EngineOpt = "duckdb", spark_master: MasterOpt = "local[*]",
@@ -967,10 +985,15 @@ def check(
 
     Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error (bad truth file).
     """
+    from .check import REVIEW_TRUTH, check_reviews
     import pandas as pd
 
+    by_review = str(truth) == REVIEW_TRUTH
     from .check import check as run_check
 
+        if by_review and engine == "spark":
+            raise UsageError("--truth review reads the adjudications in a DuckDB file: "
+                             "use --engine duckdb")
     with _errors():
         _check_engine(engine)
         uc = _user_codes(codes, config, db, engine)
@@ -984,8 +1007,9 @@ def check(
             return check_spark(spark, db, truth, params)
 
         result = _on_engine(engine, db, spark_master, spark_conf,
-                            lambda con: run_check(con, truth, params, uc), on_spark,
-                            _stale(params, uc))
+                            lambda con: check_reviews(con, params, uc) if by_review
+                            else run_check(con, truth, params, uc), on_spark,
+                            _stale(params, uc, "bmc_screen" if by_review else "bmc_cohort"))
     _record(counts=result.summary(), inputs=[db, truth])
     for row in result.disagreements.itertuples():
         err.print(f"{row.disagreement}: {_patient(row.patient_id)} (failed rules: "
@@ -1088,6 +1112,42 @@ def review(
                                   f"({e.strerror or e})") from None
         finally:
             con.close()
+def _emit_fhir(db: Path, kind: str, result, fmt: str, out_file: Path | None,
+               funnel_file: Path | None) -> None:
+    """--format fhir (the cohort as a Group, the screen as a List) to --out or stdout, and
+    --funnel FILE (the funnel as a MeasureReport), with the build and parameters that made
+    them (cohort.fhir_out)."""
+    import datetime as dt
+
+    from . import fhir_out
+    from .review.store import current_build
+
+    with _errors():
+        con = _open(db, read_only=True)
+        try:
+            build, params_json = current_build(con)
+            period = fhir_out.data_period(con) if funnel_file is not None else None
+        finally:
+            con.close()
+        params = json.loads(params_json)
+        now = dt.datetime.now(dt.UTC)
+        written = [str(f) for f in (out_file if fmt == "fhir" else None, funnel_file) if f]
+        _record(outputs=written)
+        if funnel_file is not None:
+            funnel_file.write_text(fhir_out.json_text(fhir_out.funnel_report(
+                result.funnel, build, params, period, now)))
+        if fmt != "fhir":
+            return
+        resource = (fhir_out.cohort_group(result.cohort, build, params) if kind == "cohort"
+                    else fhir_out.screen_list(result.screen, build, params, now))
+        text = fhir_out.json_text(resource)
+        _record(counts={"rows": len(result.cohort if kind == "cohort" else result.screen)})
+        if out_file:
+            out_file.write_text(text)
+        else:
+            sys.stdout.write(text)
+
+
 
 
 def _patient(patient_id: str) -> str:
