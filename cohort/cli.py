@@ -383,6 +383,10 @@ def _print_load(r) -> None:
         err.print(f"  rejected: {line}")
     if r.rejected > len(r.rejected_sample):
         err.print(f"  ... {r.rejected - len(r.rejected_sample)} more in table load_error")
+    if r.issues:  # kept resources: bad values stored as NULL, --validate messages
+        err.print(f"findings in loaded resources {sum(r.issues.values())} ("
+                  + ", ".join(f"{k} {v}" for k, v in sorted(r.issues.items()))
+                  + "); listed in table load_issue")
     rate = f"{r.mb_per_s:.0f}" if r.mb_per_s >= 10 else f"{r.mb_per_s:.2g}"
     err.print(f"{r.bytes_read / 1e6:.1f} MB in {r.seconds:.2f} s ({rate} MB/s)")
 

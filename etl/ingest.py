@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from . import findings
 from .errors import InputError, Location, printable
 from .store import quote_ident, sql_string
 
@@ -55,6 +56,7 @@ class TypePlan:
     resource_type: str
     views: list  # (CompiledView, structure literal)
     required: dict[str, list[str]]  # view name -> columns that must not be NULL
+    checks: tuple = ()  # findings.ValueCheck: typed elements whose JSON values are checked
 
 
 @dataclass
@@ -79,6 +81,8 @@ class Ingestor:
         self.keep_raw = keep_raw
         self.strict = strict
         self._plans: dict[str, TypePlan] = {}
+        self.issues = 0  # load_issue rows this load wrote
+        findings.install_rules(con)
 
     # -- plans ---------------------------------------------------------------------------
     def plan(self, resource_type: str) -> TypePlan:
@@ -91,7 +95,8 @@ class Ingestor:
                 if cols:
                     required[v.name] = cols
             p = TypePlan(resource_type,
-                         [(v, sql_string(json.dumps(v.structure))) for v in mine], required)
+                         [(v, sql_string(json.dumps(v.structure))) for v in mine], required,
+                         findings.plan(mine))
             self._plans[resource_type] = p
         return p
 
@@ -167,6 +172,8 @@ class Ingestor:
         for v, structure in p.views:
             src = f"(SELECT _rid, json_transform(text, {structure}) AS r FROM _batch WHERE {mine})"
             con.execute(f"INSERT INTO {quote_ident(v.name)} {v.sql.replace('{source}', src)}")
+        self.issues += findings.check_batch(con, resource_type, p.checks, [v for v, _ in p.views],
+                                            mine, self.load_id, lambda f: self.files[f][0])
         for file_id, n, _ in per_file:
             self.files[file_id][1].records += n
         bad = self._check_required(p, first)

@@ -74,6 +74,7 @@ class LoadResult:
     rejected_sample: list[str] = field(default_factory=list)
     unresolved: dict[str, int] = field(default_factory=dict)
     export_errors: int = 0
+    issues: dict[str, int] = field(default_factory=dict)  # load_issue rows by kind (kept data)
     skipped_entries: int = 0  # GET/HEAD entries of batch/transaction Bundles: not records
 
     @property
@@ -416,6 +417,9 @@ class Loader:
             "SELECT count(*) FROM deletion WHERE load_id = ? AND applied", [self.load_id]).fetchall()[0]
         self.result.unresolved = references.list_unresolved(
             con, self.views, since_rid=self.first_rid, full=bool(self.result.deletions_applied))
+        self.result.issues = dict(con.execute(
+            "SELECT kind, count(*) FROM load_issue WHERE load_id = ? GROUP BY 1 ORDER BY 1",
+            [self.load_id]).fetchall())
         for rtype, status, n in con.execute(
                 "SELECT resource_type, status, count(*) FROM resource WHERE load_id = ? "
                 "GROUP BY ALL ORDER BY 1, 2", [self.load_id]).fetchall():

@@ -89,6 +89,23 @@ CREATE TABLE IF NOT EXISTS load_error (
     reason        VARCHAR
 );
 
+-- Data-quality findings in resources that were kept: a value of the wrong JSON type or an
+-- invalid date (kind 'value': stored as NULL in the tables), a --validate message (kind
+-- 'validation': the resource is loaded as it is). One row per resource, element and reason;
+-- never holds the value.
+CREATE TABLE IF NOT EXISTS load_issue (
+    load_id       INTEGER,
+    _rid          BIGINT,          -- the resource's provenance row (resource._rid)
+    file          VARCHAR,
+    line          BIGINT,
+    entry         VARCHAR,
+    resource_type VARCHAR,
+    resource_id   VARCHAR,
+    path          VARCHAR,         -- the element, e.g. Observation.valueQuantity.value
+    kind          VARCHAR,         -- value | validation
+    reason        VARCHAR
+);
+
 -- References that could not be resolved to a loaded resource, rebuilt after every load.
 CREATE TABLE IF NOT EXISTS unresolved_reference (
     table_name  VARCHAR,

@@ -71,7 +71,7 @@ def load(view: dict[str, Any]) -> CompiledView | None:
                                       "tags": tuple(tuple(t) for t in c["tags"])})
                         for c in data["columns"])
         return CompiledView(data["name"], data["resource"], columns, data["structure"],
-                            data["sql"])
+                            data["sql"], tuple((p, t) for p, t in data["checks"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, unreadable or from an older layout: compile instead
 
@@ -85,7 +85,8 @@ def store(view: dict[str, Any], compiled: CompiledView) -> None:
         return
     data = {"name": compiled.name, "resource": compiled.resource,
             "columns": [asdict(c) for c in compiled.columns],
-            "structure": compiled.structure, "sql": compiled.sql}
+            "structure": compiled.structure, "sql": compiled.sql,
+            "checks": [list(c) for c in compiled.checks]}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{key}.{os.getpid()}.tmp"

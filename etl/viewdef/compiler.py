@@ -66,6 +66,9 @@ class CompiledView:
     columns: tuple[ViewColumn, ...]
     structure: dict
     sql: str
+    # typed primitive elements the structure reads (dotted path below the resource, FHIR
+    # type), e.g. ("valueQuantity.value", "decimal"): what the loader's value checks cover
+    checks: tuple[tuple[str, str], ...] = ()
 
     def render(self, source: str) -> str:
         """The SQL with ``{source}`` replaced by ``source`` (a relation name or subquery)."""
@@ -410,7 +413,8 @@ def _compile(view: dict[str, Any], force_json: frozenset[tuple[str, ...]]) -> tu
     by_name = {c.name: c for c in comp.columns}
     columns = tuple(by_name[c.name] for c in variants[0].cols)
     compiled = CompiledView(view.get("name"), resource, columns,
-                            _structure_dict(structure), structure.finish_sql(sql))
+                            _structure_dict(structure), structure.finish_sql(sql),
+                            tuple(sorted((".".join(p), t) for p, t in structure.checked.items())))
     return compiled, structure
 
 

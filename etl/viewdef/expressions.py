@@ -197,7 +197,8 @@ class Translator:
     def _field(self, item: Expr, node: StructNode, info: schema.ElementInfo) -> Expr:
         if info.kind == "primitive":
             leaf = schema.duckdb_type_of_primitive(info.type_name)
-            template, _ = self.structure.typed_field(node, info.name, info.repeating, leaf)
+            template, _ = self.structure.typed_field(node, info.name, info.repeating, leaf,
+                                                     info.type_name)
             return Expr(template.format(f"({item.sql})"), info.repeating,
                         FType("primitive", info.type_name))
         template, child = self.structure.typed_field(node, info.name, info.repeating, None)

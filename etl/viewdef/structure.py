@@ -59,10 +59,14 @@ class Structure:
         self.conflicts: set[tuple[str, ...]] = set()
         self._detached: dict[int, StructNode] = {}
         self._json_views: dict[tuple[int, str], StructNode] = {}
+        # typed primitive elements read from the resource's own structure, by path below the
+        # resource (("valueQuantity", "value") -> "decimal"): the loader checks their JSON
+        # types and formats, which json_transform would coerce silently (true -> 1.0)
+        self.checked: dict[tuple[str, ...], str] = {}
 
     # -- registration ------------------------------------------------------------------
     def typed_field(self, node: StructNode, name: str, repeating: bool,
-                    leaf: str | None) -> tuple[str, StructNode | None]:
+                    leaf: str | None, fhir_type: str | None = None) -> tuple[str, StructNode | None]:
         """Record a typed use of ``node.name``.
 
         ``leaf`` is a DuckDB type for primitives or None for an object (a child node is
@@ -87,6 +91,8 @@ class Structure:
             raise ViewDefinitionError(
                 f"element {'.'.join(path)} is used with two types ({existing.leaf}, {leaf})")
         child = existing.leaf if isinstance(existing.leaf, StructNode) else None
+        if fhir_type is not None and leaf is not None and not node.detached:
+            self.checked[path[1:]] = fhir_type
         return "{}." + quote_ident(name), child
 
     def json_field(self, node: StructNode, name: str) -> str:

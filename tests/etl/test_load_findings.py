@@ -1,0 +1,124 @@
+"""Data-quality findings: a value of the wrong JSON type or an invalid date is stored as NULL,
+the resource is kept, and load_issue says which resource, element and rule (never the value).
+The checked elements come from the declared views (any typed decimal, integer, boolean, date,
+dateTime, instant a view reads), not from a list of paths."""
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from cohort.cli import app
+from etl.load import load
+from tests.conftest import write_json, write_ndjson
+
+
+def hgb(oid="o1", value=9.1, **kw):
+    """A haemoglobin result whose value is written into the NDJSON line as given (raw JSON)."""
+    doc = {"resourceType": "Observation", "id": oid, "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+           "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2004-03-02",
+           "valueQuantity": {"value": "@VALUE@", "unit": "g/dL",
+                             "system": "http://unitsofmeasure.org", "code": "g/dL"}, **kw}
+    return json.dumps(doc).replace('"@VALUE@"', value if isinstance(value, str) else json.dumps(value))
+
+
+def q(db, sql, *params):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def load_lines(tmp_path, lines, name="Observation.000.ndjson"):
+    db = tmp_path / "t.duckdb"
+    return db, load(db, [write_ndjson(tmp_path / name, lines)])
+
+
+@pytest.mark.parametrize("raw, stored", [("9.1", 9.1), ("7", 7.0), ("-7.5e2", -750.0),
+                                         ("1e300", 1e300), ("0", 0.0)])
+def test_a_json_number_is_stored_without_a_finding(tmp_path, raw, stored):
+    db, r = load_lines(tmp_path, [hgb(value=raw)])
+    assert q(db, "SELECT value_quantity FROM observation") == [(stored,)]
+    assert q(db, "SELECT count(*) FROM load_issue") == [(0,)] and r.issues == {}
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("true", "decimal that is not a JSON number"),  # was 1.0: a patient joined the cohort on it
+    ('"7.5"', "decimal that is not a JSON number"),  # was 7.5
+    ('"12,5"', "decimal that is not a JSON number"),  # was NULL, silently
+    ('"abc"', "decimal that is not a JSON number"),
+    ("1e400", "decimal out of range (not a finite number)"),  # was inf
+    ("NaN", "decimal out of range (not a finite number)"),  # was nan
+])
+def test_a_decimal_that_is_not_a_json_number_is_null_and_a_finding(tmp_path, raw, reason):
+    db, r = load_lines(tmp_path, [hgb("o1", value=9.1), hgb("o2", value=raw)])
+    assert r.rejected == 0 and r.loaded == 2  # the resource is kept
+    assert q(db, "SELECT resource_key, value_quantity, value_unit FROM observation ORDER BY 1") == [
+        ("Observation/o1", 9.1, "g/dL"), ("Observation/o2", None, "g/dL")]
+    assert q(db, "SELECT resource_type, resource_id, file, line, path, kind, reason FROM load_issue") == [
+        ("Observation", "o2", str(tmp_path / "Observation.000.ndjson"), 2,
+         "Observation.valueQuantity.value", "value", f"{reason}; stored as NULL")]
+    assert r.issues == {"value": 1}
+
+
+@pytest.mark.parametrize("date, reason", [
+    ("2019-02-28", None), ("2019-03", None), ("2019", None), ("2019-03-01T10:00:00+01:00", None),
+    ("2019-02-30", "dateTime that is not a calendar date"),
+    ("20190301", "not a valid FHIR dateTime"),
+    ("2019-13-01", "not a valid FHIR dateTime"),
+    ("2019-03-01 10:00", "not a valid FHIR dateTime"),
+])
+def test_an_invalid_date_is_null_and_a_finding(tmp_path, date, reason):
+    db, _ = load_lines(tmp_path, [hgb(effectiveDateTime=date)])
+    assert q(db, "SELECT effective_start FROM observation") == [(None if reason else date,)]
+    issues = q(db, "SELECT path, reason FROM load_issue")
+    assert issues == ([("Observation.effectiveDateTime", f"{reason}; stored as NULL")] if reason else [])
+
+
+def test_every_typed_element_a_view_reads_is_checked_not_a_hand_list(tmp_path):
+    """Component values, reference range limits (another view of the same type), a Patient's
+    birthDate and deceasedBoolean: all come from the declared views."""
+    obs = json.loads(hgb("o1"))
+    obs["component"] = [{"code": {"text": "a"}, "valueQuantity": {"value": "3"}},
+                        {"code": {"text": "b"}, "valueQuantity": {"value": 3}}]
+    obs["referenceRange"] = [{"low": {"value": "12"}, "high": {"value": 15.5}}]
+    pat = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-02-29",
+           "deceasedBoolean": "false"}
+    db, r = load_lines(tmp_path, [json.dumps(obs), json.dumps(pat)], "mixed.ndjson")
+    assert sorted(q(db, "SELECT path, reason FROM load_issue")) == [
+        ("Observation.component.valueQuantity.value", "decimal that is not a JSON number; stored as NULL"),
+        ("Observation.referenceRange.low.value", "decimal that is not a JSON number; stored as NULL"),
+        ("Patient.birthDate", "date that is not a calendar date; stored as NULL"),
+        ("Patient.deceasedBoolean", "boolean that is not JSON true or false; stored as NULL")]
+    assert q(db, "SELECT component_index, value_quantity FROM observation "
+                 "WHERE value_source = 'component' ORDER BY 1") == [(0, None), (1, 3.0)]
+    assert q(db, "SELECT low_value, high_value FROM observation_reference_range") == [(None, 15.5)]
+    assert q(db, "SELECT birth_date FROM patient") == [(None,)]
+    assert r.issues == {"value": 4}
+
+
+def test_findings_in_bundle_entries_name_the_entry(tmp_path):
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": json.loads(hgb("o1"))}, {"resource": json.loads(hgb("o2", value="true"))}]}
+    db = tmp_path / "t.duckdb"
+    load(db, [write_json(tmp_path / "b.json", bundle)])
+    assert q(db, "SELECT resource_id, line, entry, path FROM load_issue") == [
+        ("o2", None, "entry[1]", "Observation.valueQuantity.value")]
+    assert q(db, "SELECT value_quantity FROM observation ORDER BY resource_key") == [(9.1,), (None,)]
+
+
+def test_load_issue_never_holds_the_value(tmp_path):
+    db, _ = load_lines(tmp_path, [hgb("o1", value='"MRN-ZQ-771199 Jane Roe"')])
+    rows = q(db, "SELECT * FROM load_issue")
+    assert len(rows) == 1 and "MRN" not in repr(rows) and "Roe" not in repr(rows)
+
+
+def test_the_cli_summary_counts_the_findings_and_the_load_exits_0(tmp_path):
+    f = write_ndjson(tmp_path / "Observation.ndjson", [hgb("o1"), hgb("o2", value="true")])
+    res = CliRunner().invoke(app, ["load", str(f), "--db", str(tmp_path / "x.duckdb")])
+    assert res.exit_code == 0, res.output
+    assert "findings in loaded resources 1 (value 1); listed in table load_issue" in res.stderr
