@@ -1,7 +1,9 @@
 """Evaluate one ViewDefinition over FHIR files with no database file (``bmc view``).
 
 The files go through the same loader as ``bmc load`` (same parsing, versions and reference
-resolution), into an in-memory DuckDB that holds only this view's table.
+resolution), into an in-memory DuckDB that holds only this view's table. Unlike ``bmc load``,
+a resource without an id is evaluated too (its ``id`` stays empty): a ViewDefinition runs over
+every resource it is given, as the SQL-on-FHIR suite's ``fn_first`` cases expect.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def run_view(view: dict, inputs: Sequence[str | Path]) -> tuple[list[str], list[
             if hasattr(compiled, "__dict__") else compiled
     con = duckdb.connect(":memory:")
     try:
-        load(con, inputs, LoadOptions(memory_limit=None), views=[compiled])
+        # every resource given is evaluated, with or without an id (only bmc load needs ids)
+        load(con, inputs, LoadOptions(memory_limit=None, ids_required=False), views=[compiled])
         cols = [c.name for c in compiled.columns]
         rows = con.execute(
             f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(name)} "

@@ -18,6 +18,7 @@ batch or transaction (searches and reads, no resource) are not records: they com
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import orjson
 _FHIR_ELEMENTS = frozenset(("resourceType", "id", "meta", "implicitRules", "language", "text",
                             "contained", "extension", "modifierExtension", "entry"))
 _NOT_RECORDS = frozenset(("GET", "HEAD"))  # request methods of entries that read, not write
-_TOO_DEEP = "the resource is nested too deeply (more than 255 levels of JSON)"
+_TOO_DEEP = "the resource is nested too deeply to be read"
 _UUID_URN = re.compile(r"^urn:uuid:([0-9A-Fa-f-]{1,64})$")
 _TYPE_ID_URL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
 
@@ -99,9 +100,14 @@ def walk_document(doc: object, entry_prefix: str | None = None, *,
 
 
 def _dumps(res: dict) -> bytes | None:
+    """The resource as compact JSON; None when it is nested too deeply to be written."""
     try:
         return orjson.dumps(res)
     except orjson.JSONEncodeError:  # orjson writes at most 255 levels of nesting
+        pass
+    try:  # the standard library goes as deep as the Python stack (NDJSON lines load too)
+        return json.dumps(res, ensure_ascii=False, separators=(",", ":")).encode()
+    except (RecursionError, ValueError):
         return None
 
 
@@ -122,7 +128,7 @@ def _walk(res: dict, entry: str | None, full_url: str | None,
             yield Record(text, rtype, rid, entry, full_url, method)
         elif full_url or hash_ids:  # the derived id is written into the resource: every view sees it
             did = derived_id(full_url, text)
-            yield Record(orjson.dumps({**res, "id": did}), rtype, did, entry, full_url, method,
+            yield Record(_dumps({**res, "id": did}), rtype, did, entry, full_url, method,
                          id_derived=True)
         else:
             yield Record(text, rtype, None, entry, full_url, method)
@@ -137,7 +143,7 @@ def _walk(res: dict, entry: str | None, full_url: str | None,
         return
     if not has_id:
         did = derived_id(full_url, whole)
-        yield Record(orjson.dumps({**header, "id": did}), "Bundle", did, entry, full_url,
+        yield Record(_dumps({**header, "id": did}), "Bundle", did, entry, full_url,
                      method, id_derived=True)
     else:
         yield Record(htext, "Bundle", rid, entry, full_url, method)

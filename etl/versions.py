@@ -3,8 +3,10 @@
 Rule (documented in README): among every occurrence of the same ``Type/id`` that is current or
 was staged by this load, the latest wins -- highest numeric ``meta.versionId``, then latest
 ``meta.lastUpdated``, then load order (later file, later line). An occurrence with exactly
-the same content, versionId and lastUpdated as the current one is a *duplicate* and changes
-nothing, which is what makes re-loading the same input a no-op. A DELETE (bundle entry or
+the same content, versionId and lastUpdated as the current one -- or, within one load, as the
+winner -- is a *duplicate* and changes nothing, which is what makes re-loading the same input
+a no-op. Content is compared by the hash of the resource text without its line ending, so
+where a line sits in a file does not matter. A DELETE (bundle entry or
 Bulk ``deleted/`` file) that comes later in load order than the winner removes the resource.
 """
 from __future__ import annotations
@@ -37,13 +39,16 @@ WHERE _rid IN (
 
 CREATE OR REPLACE TEMP TABLE _ranked AS
 SELECT r._rid, r.resource_type, r.id, r.status AS old_status,
-       row_number() OVER (
-           PARTITION BY r.resource_type, r.id
-           ORDER BY try_cast(r.version_id AS BIGINT) DESC NULLS LAST,
-                    try_cast(r.last_updated AS TIMESTAMPTZ) DESC NULLS LAST,
-                    r._rid DESC) AS rn
+       row_number() OVER w AS rn,
+       -- an identical copy of the winner (same content, versionId, lastUpdated) is a duplicate
+       (r.content_hash, r.version_id, r.last_updated) IS NOT DISTINCT FROM
+           first_value((r.content_hash, r.version_id, r.last_updated)) OVER w AS same_as_winner
 FROM resource r JOIN _touched t USING (resource_type, id)
-WHERE r.status IN ('current', 'staged');
+WHERE r.status IN ('current', 'staged')
+WINDOW w AS (PARTITION BY r.resource_type, r.id
+             ORDER BY try_cast(r.version_id AS BIGINT) DESC NULLS LAST,
+                      try_cast(r.last_updated AS TIMESTAMPTZ) DESC NULLS LAST,
+                      r._rid DESC);
 
 CREATE OR REPLACE TEMP TABLE _last_delete AS
 SELECT d.resource_type, d.id, max(d._rid) AS del_rid
@@ -52,7 +57,8 @@ GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE _decided AS
 SELECT k._rid, k.resource_type, k.id, k.old_status,
-       CASE WHEN k.rn > 1 THEN 'superseded'
+       CASE WHEN k.rn > 1 AND k.same_as_winner AND k.old_status = 'staged' THEN 'duplicate'
+            WHEN k.rn > 1 THEN 'superseded'
             WHEN d.del_rid IS NOT NULL AND d.del_rid > k._rid THEN 'deleted'
             ELSE 'current' END AS new_status
 FROM _ranked k LEFT JOIN _last_delete d USING (resource_type, id);
