@@ -373,6 +373,11 @@ def _print_load(r) -> None:
               f"non-resource files skipped {len(r.non_resource_files)}"
               + (f" ({', '.join(Path(f).name for f in r.non_resource_files[:5])})"
                  if r.non_resource_files else ""))
+    for name, why in r.skipped:  # not JSON, symlinks to nothing, FIFOs, ...: never silent
+        err.print(f"  skipped: {name}: {why}")
+    if r.skipped_entries:
+        err.print(f"bundle entries skipped {r.skipped_entries} (GET/HEAD requests: reads, "
+                  f"not records)")
     if r.deletions:
         err.print(f"deletions {r.deletions} ({r.deletions_applied} applied)")
     unres = sum(r.unresolved.values())

@@ -135,7 +135,8 @@ class Ingestor:
     def parse_header(self) -> None:
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _h AS SELECT _rid, file_id, line, entry, full_url, id_derived, "
-            f"hash(text) AS h, try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
+            f"hash(trim(text, ' \t\r\n')) AS h, "  # the text without its line ending or blank lines
+            f"try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
 
     def stage_type(self, resource_type: str) -> int:
         """Stage the batch's resources of one type: provenance, identifiers, table rows.

@@ -244,7 +244,9 @@ class Loader:
                         bundles.append((orjson.loads(raw), line))
                         continue
                     if reason == "resource without id" and not self.options.ids_required:
-                        bundles.append((orjson.loads(raw), line))
+                        stats.records += 1  # bmc view: evaluated as given, in line order
+                        self._idless.setdefault(rtype, []).append((rid, bytes(raw)))
+                        saw_resource = True
                         continue
                     if reason == "missing resourceType":
                         untyped_objects += 1
@@ -303,8 +305,8 @@ class Loader:
                 return self._ndjson(SourceFile(sf.path, sf.display, "ndjson", sf.size, sf.deleted,
                                                sf.export_error), file_id, stats, None)
             why = str(e).split(":", 1)[0]
-            if "recursion" in why.lower():
-                reason = "the document is nested too deeply (more than 1024 levels of JSON)"
+            if "depth" in why or "recursion" in why.lower():
+                reason = "the document is nested too deeply to be read (over 1,000 levels of JSON)"
             elif b"\n" not in data and looks_like_ndjson(data.replace(b"\r", b"\n")):
                 reason = text_problem(data[:4096], "ndjson") or "lines end with a lone CR"
             else:
