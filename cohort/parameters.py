@@ -110,12 +110,20 @@ PARAMETERS: tuple[Param, ...] = (
             "patients are never dropped: a marrow biopsy showing carcinoma is BMC whatever else "
             "the patient has."),
     Param(
-        "alt_cause_valuesets", "list", ["alt_cause_hemolytic", "alt_cause_mds", "alt_cause_mpn"],
+        "alt_cause_valuesets", "list",
+        ["alt_cause_hemolytic", "alt_cause_mds", "alt_cause_mpn", "alt_cause_haem_malignancy",
+         "alt_cause_marrow_transplant", "alt_cause_marrow_failure"],
         choices=("alt_cause_hemolytic", "alt_cause_mds", "alt_cause_mpn",
-                 "alt_cause_secondary_myelofibrosis"),
+                 "alt_cause_haem_malignancy", "alt_cause_marrow_transplant",
+                 "alt_cause_marrow_failure", "alt_cause_secondary_myelofibrosis"),
         why="Which value sets (queries/reference/valuesets.csv) are alternative causes. "
-            "Secondary myelofibrosis (D75.81) is left out by default: CODES.md §7 warns it may be "
-            "caused by the marrow metastasis itself."),
+            "Haemolysis, MDS and MPN are CODES.md §7's causes of a leuko-erythroblastic picture; "
+            "haematological malignancy (leukaemia, lymphoma, myeloma: ICD-10-CM C81-C96), a "
+            "marrow transplant and marrow failure (aplastic anaemia, pure red cell aplasia) "
+            "suppress or replace the marrow themselves (issue 11: a leukaemia patient after a "
+            "marrow transplant topped the screen). Secondary myelofibrosis (D75.81) is left out "
+            "by default: CODES.md §7 warns it may be caused by the marrow metastasis itself; "
+            "so are pancytopenia (D61.81x) and myelophthisis (D61.82), which BMC causes."),
     Param(
         "coded_condition", "choice", "unless-lab-evidence",
         choices=("proof", "unless-lab-evidence", "never"),

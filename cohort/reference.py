@@ -59,7 +59,10 @@ REFERENCE_FILES: tuple[RefFile, ...] = (
             (("term", "VARCHAR"), ("meddra_code", "VARCHAR"), ("analyte", "VARCHAR"),
              ("grade", "INTEGER"), ("low", "DOUBLE"), ("high", "DOUBLE"),
              ("high_is_lln", "BOOLEAN"), ("unit", "VARCHAR"), ("source", "VARCHAR")),
-            ("analyte", "grade")),
+            ("analyte", "grade", "unit")),
+    RefFile("drug_names.csv", "ref_drug_name",
+            (("valueset", "VARCHAR"), ("name", "VARCHAR"), ("source", "VARCHAR")),
+            ("valueset", "name")),
     RefFile("default_ranges.csv", "ref_default_range",
             (("analyte", "VARCHAR"), ("sex", "VARCHAR"), ("low", "DOUBLE"), ("high", "DOUBLE"),
              ("unit", "VARCHAR"), ("source", "VARCHAR")),
@@ -251,6 +254,11 @@ def _check_values(spec: RefFile, rows: list[dict], path: str) -> None:
                 raise ReferenceDataError(
                     f"{path}: {analyte} needs either one row for sex 'any' or one each for "
                     f"female, male and unknown (has {', '.join(sorted(sexes))})")
+    if spec.file == "drug_names.csv":
+        for n, r in enumerate(rows, start=2):
+            if not r["name"] or r["name"] != r["name"].strip().lower():
+                raise ReferenceDataError(f"{path} line {n}: name must be lower-case text "
+                                         f"(it is looked for in lower-cased displays)")
     if spec.file == "units.csv":
         for n, r in enumerate(rows, start=2):
             if r["factor"] is None or r["factor"] <= 0:

@@ -20,6 +20,7 @@ WITH raw AS (
     UNION SELECT issued FROM diagnostic_report
     UNION SELECT effective_start FROM medication_administration
     UNION SELECT effective_end FROM medication_administration
+    UNION SELECT authored_on FROM medication_request
     UNION SELECT performed_start FROM procedure
     UNION SELECT performed_end FROM procedure
 ),

@@ -3,7 +3,8 @@
 -- dated on or after the patient's first bone metastasis (value set bone_metastasis, not
 -- refuted / entered-in-error). A count is explained by chemotherapy when a
 -- bmc_screen_chemo exposure started before the count's day and ended at most
--- $chemo_lookback_days days before it (the most recent such exposure is named).
+-- $chemo_lookback_days days before it (the most recent such exposure is named, with the
+-- resource type it came from and how the drug was matched).
 -- Parameters: $cytopenia_lineages, $screen_min_grade, $chemo_lookback_days
 WITH bone AS (
     SELECT c.patient_key, min(d.date_lo) AS bone_date,
@@ -26,6 +27,7 @@ cyto AS (
 ),
 chemo AS (
     SELECT c.resource_key AS cyto_key, c.lineage, x.resource_key AS chemo_key, x.drug, x.date_lo AS chemo_date,
+           x.source_type, x.matched_by,
            date_diff('day', x.date_lo, c.date_lo) AS days_after,
            row_number() OVER (PARTITION BY c.resource_key, c.lineage
                               ORDER BY x.date_hi DESC, x.resource_key, x.drug) AS rn
@@ -35,6 +37,6 @@ chemo AS (
       AND date_diff('day', x.date_hi, c.date_lo) <= $chemo_lookback_days
 )
 SELECT c.*, ch.chemo_key IS NOT NULL AS explained, ch.chemo_key, ch.drug AS chemo_drug,
-       ch.chemo_date, ch.days_after
+       ch.chemo_date, ch.days_after, ch.source_type AS chemo_source, ch.matched_by AS chemo_matched_by
 FROM cyto c
 LEFT JOIN chemo ch ON ch.cyto_key = c.resource_key AND ch.lineage = c.lineage AND ch.rn = 1

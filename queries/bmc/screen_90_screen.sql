@@ -6,8 +6,14 @@
 --                    >= $screen_min_grade not explained by chemotherapy (bmc_screen_cytopenia),
 --                    no nRBC result on file, no marrow evidence, not in the cohort: the paper's
 --                    "bone metastases and otherwise unexplained cytopenia" -- get a smear
---   tier 'excluded'  would be tier 1 but an alternative cause is on record, or would be tier 2
---                    but every such cytopenia followed chemotherapy
+--   tier 'excluded'  would be tier 1 or tier 2 but an alternative cause is on record
+--                    (bmc_exclusion, e.g. leukaemia, a marrow transplant), or would be tier 2
+--                    but every such cytopenia followed chemotherapy (the reason names the drug,
+--                    the resource type it came from and how the drug was matched)
+-- Supporting codes that never prove BMC on their own are named in the reasons: myelophthisis
+-- (value set myelophthisis: D61.82, ICD-9-CM 284.2, SNOMED myelophthisic anaemia) and
+-- bone-or-marrow metastasis codes that cannot tell the two apart (value set
+-- bone_or_marrow_metastasis: ICD-9-CM 198.5, WHO ICD-10 C79.5, ICD-10-CM header C79.5).
 -- rank orders tier 1, tier 2, excluded; within a tier the worst grade first, then the most
 -- recent finding.
 -- Parameters: $screen_min_grade, $chemo_lookback_days
@@ -34,20 +40,29 @@ smear_text AS (
     FROM pair
     WHERE rn = 1
 ),
-myelophthisis AS (
-    SELECT DISTINCT patient_key FROM bmc_coded
-    WHERE source = 'condition' AND valueset = 'myelophthisis'
+supporting AS (
+    SELECT patient_key,
+           string_agg(DISTINCT CASE valueset
+                   WHEN 'myelophthisis' THEN 'coded myelophthisis (' || code || ')'
+                   ELSE 'coded bone-or-marrow metastasis (' || code || ': marrow involvement not shown)'
+               END, '; ' ORDER BY CASE valueset
+                   WHEN 'myelophthisis' THEN 'coded myelophthisis (' || code || ')'
+                   ELSE 'coded bone-or-marrow metastasis (' || code || ': marrow involvement not shown)'
+               END) AS text
+    FROM bmc_coded
+    WHERE source = 'condition' AND valueset IN ('myelophthisis', 'bone_or_marrow_metastasis')
+    GROUP BY patient_key
 ),
 tier1 AS (
     SELECT r.patient_key, '1' AS tier, 1 AS tier_order, st.worst AS score, st.met_date AS finding_date,
            'meets the smear rule: ' || st.text
            || '; no coded marrow diagnosis and no marrow pathology report'
            || CASE WHEN m.patient_key IS NOT NULL
-                   THEN '; coded myelophthisis (D61.82) without a marrow diagnosis' ELSE '' END
+                   THEN '; supporting, not proof: ' || m.text ELSE '' END
            AS reasons
     FROM r
     JOIN smear_text st ON st.patient_key = r.patient_key
-    LEFT JOIN myelophthisis m ON m.patient_key = r.patient_key
+    LEFT JOIN supporting m ON m.patient_key = r.patient_key
     WHERE r.in_cohort AND NOT r.coded_marrow_dx AND NOT r.marrow_report
 ),
 excluded_smear AS (
@@ -65,6 +80,18 @@ candidates AS (
     FROM bmc_screen_cytopenia c
     JOIN r ON r.patient_key = c.patient_key
     WHERE NOT r.in_cohort AND NOT r.nrbc_result AND NOT r.coded_marrow_dx AND NOT r.marrow_report
+      AND NOT r.alt_cause
+),
+alt_ranked AS (
+    -- would-be tier 2 patients with an alternative cause on record: the worst cytopenia
+    SELECT c.patient_key, c.term, c.grade, c.date_lo, r.alt_causes,
+           row_number() OVER (PARTITION BY c.patient_key
+                              ORDER BY c.grade DESC, c.date_lo DESC, c.resource_key,
+                                       c.lineage) AS rn
+    FROM bmc_screen_cytopenia c
+    JOIN r ON r.patient_key = c.patient_key
+    WHERE NOT r.in_cohort AND NOT r.nrbc_result AND NOT r.coded_marrow_dx AND NOT r.marrow_report
+      AND r.alt_cause
 ),
 cand_ranked AS (
     SELECT c.*,
@@ -76,30 +103,43 @@ cand_ranked AS (
     FROM candidates c
 ),
 tier2 AS (
-    SELECT patient_key, '2' AS tier, 2 AS tier_order, grade AS score, date_lo AS finding_date,
-           'breast cancer with bone metastases (' || bone_codes || ', since '
-           || CAST(bone_date AS VARCHAR) || '); ' || term || ' grade ' || CAST(grade AS VARCHAR)
-           || ' (' || CAST(round(value, 2) AS VARCHAR) || ' ' || unit || ') on '
-           || CAST(date_lo AS VARCHAR) || ' without chemotherapy in the '
+    SELECT c.patient_key, '2' AS tier, 2 AS tier_order, c.grade AS score, c.date_lo AS finding_date,
+           'breast cancer with bone metastases (' || c.bone_codes || ', since '
+           || CAST(c.bone_date AS VARCHAR) || '); ' || c.term || ' grade ' || CAST(c.grade AS VARCHAR)
+           || ' (' || CAST(round(c.value, 2) AS VARCHAR) || ' ' || c.unit || ') on '
+           || CAST(c.date_lo AS VARCHAR) || ' without chemotherapy in the '
            || CAST($chemo_lookback_days AS VARCHAR) || ' days before'
-           || '; no nRBC result on file: a blood smear is indicated' AS reasons
-    FROM cand_ranked
-    WHERE NOT explained AND rn = 1
+           || '; no nRBC result on file: a blood smear is indicated'
+           || CASE WHEN m.patient_key IS NOT NULL
+                   THEN '; supporting, not proof: ' || m.text ELSE '' END AS reasons
+    FROM cand_ranked c
+    LEFT JOIN supporting m ON m.patient_key = c.patient_key
+    WHERE NOT c.explained AND c.rn = 1
 ),
 excluded_chemo AS (
     SELECT patient_key, 'excluded' AS tier, 3 AS tier_order, grade AS score, date_lo AS finding_date,
            'breast cancer with bone metastases and ' || term || ' grade ' || CAST(grade AS VARCHAR)
            || ' on ' || CAST(date_lo AS VARCHAR) || ', but every cytopenia of grade >= '
            || CAST($screen_min_grade AS VARCHAR) || ' followed chemotherapy (here ' || chemo_drug
-           || ' ' || CAST(days_after AS VARCHAR) || ' days before)' AS reasons
+           || ' ' || CAST(days_after AS VARCHAR) || ' days before, from a ' || chemo_source
+           || ', matched by ' || chemo_matched_by || ')' AS reasons
     FROM cand_ranked
     WHERE explained AND rn = 1 AND any_unexplained = 0
+),
+excluded_alt AS (
+    SELECT patient_key, 'excluded' AS tier, 3 AS tier_order, grade AS score, date_lo AS finding_date,
+           'breast cancer with bone metastases and ' || term || ' grade ' || CAST(grade AS VARCHAR)
+           || ' on ' || CAST(date_lo AS VARCHAR) || ', but an alternative cause is on record: '
+           || alt_causes AS reasons
+    FROM alt_ranked
+    WHERE rn = 1
 ),
 hits AS (
     SELECT * FROM tier1
     UNION ALL SELECT * FROM tier2
     UNION ALL SELECT * FROM excluded_smear
     UNION ALL SELECT * FROM excluded_chemo
+    UNION ALL SELECT * FROM excluded_alt
 )
 SELECT row_number() OVER (ORDER BY h.tier_order, h.score DESC, h.finding_date DESC,
                                    p.patient_id) AS rank,

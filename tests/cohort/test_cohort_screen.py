@@ -122,7 +122,8 @@ def test_tier_2_is_bone_metastatic_breast_cancer_with_unexplained_cytopenia_and_
 
 def test_cytopenia_within_the_chemo_look_back_is_explained_and_shown_as_excluded(screen, db):
     assert tiers(screen)["excluded_chemo_21_days_before"] == "excluded"
-    assert "followed chemotherapy (here Docetaxel 21 days before)" in \
+    assert ("followed chemotherapy (here Docetaxel 21 days before, from a "
+            "MedicationAdministration, matched by code)") in \
         reasons(screen, "excluded_chemo_21_days_before")
     longer = run_screen(db, {"chemo_lookback_days": 22})
     assert tiers(longer)["tier2_chemo_22_days_before"] == "excluded"

@@ -27,11 +27,24 @@ def test_every_reference_file_loads_into_its_ref_table():
     assert all(n > 0 for n in counts.values())
 
 
-def test_every_code_number_and_unit_cites_codes_md_or_ctcae():
+#: What a source may cite: CODES.md, CTCAE, a sourced code list of ../shared/clinical/codesets,
+#: a repository at a commit (owner/repo@commit12), a package at a version (name==x.y), or the
+#: issue that asked for the row with what it saw.
+CITATION = re.compile(r"CODES\.md|CTCAE|codesets/[A-Za-z_0-9]+\.(csv|md)|[\w.-]+/[\w.-]+@[0-9a-f]{12}"
+                      r"|[\w.-]+==\d[\w.]*|issue 11 §")
+
+
+def test_every_code_number_and_unit_cites_its_source():
     for spec in REFERENCE_FILES:
         for n, row in enumerate(REF[spec.file], start=2):
             src = row["source"] or ""
-            assert "CODES.md" in src or "CTCAE" in src, f"{spec.file} line {n}: {src!r}"
+            assert CITATION.search(src), f"{spec.file} line {n}: {src!r}"
+
+
+def test_a_row_without_a_citation_fails_the_citation_rule():
+    assert not CITATION.search("from memory")
+    assert not CITATION.search("some-repo (no commit read)")
+    assert CITATION.search("codesets/breast_cancer.csv: OHDSI/PhenotypeLibrary@40106e4e2892:x")
 
 
 def test_value_set_rows_carry_a_confidence_mark():
@@ -56,13 +69,13 @@ def test_the_conversions_of_codes_md_4_2(analyte, unit, factor):
     assert got[(analyte, unit_key(unit))] == factor
 
 
-def _bands_in_use(anemia_grade4: bool) -> dict[str, list[tuple[int, float | None, float | None]]]:
-    """(grade, low, high) per analyte as 30_lab_grade.sql uses them: without the CTC anaemia
-    grade-4 row unless asked, a missing lower limit ending at the next grade's upper one."""
+def _bands_in_use(anemia_grade4: bool) -> dict[tuple[str, str], list[tuple[int, float | None, float | None]]]:
+    """(grade, low, high) per analyte and unit as 30_lab_grade.sql uses them: without the CTC
+    anaemia grade-4 rows unless asked, a missing lower limit ending at the next grade's upper one."""
     rows = defaultdict(dict)
     for r in REF["ctcae_v5.csv"]:
         if anemia_grade4 or (r["analyte"], r["grade"]) != ("hgb", 4):
-            rows[r["analyte"]][r["grade"]] = r
+            rows[(r["analyte"], r["unit"])][r["grade"]] = r
     out = {}
     for analyte, by in rows.items():
         out[analyte] = [(g, r["low"] if r["low"] is not None else
@@ -74,18 +87,35 @@ def _bands_in_use(anemia_grade4: bool) -> dict[str, list[tuple[int, float | None
 @pytest.mark.parametrize("anemia_grade4", [True, False])
 def test_ctcae_bands_in_use_tile_the_axis_below_the_lln_without_gaps_or_overlaps(anemia_grade4):
     bands = _bands_in_use(anemia_grade4)
-    assert set(bands) == {"hgb", "plt", "wbc", "anc"}
+    assert set(bands) == {("hgb", "g/dL"), ("hgb", "mmol/L"), ("plt", "10*3/uL"),
+                          ("wbc", "10*3/uL"), ("anc", "10*3/uL")}
     for analyte, rows in bands.items():
         assert rows[0][0] == 1 and rows[0][2] is None, analyte  # grade 1 ends at the LLN
         for (g_up, low_up, _), (g_low, _, high_low) in itertools.pairwise(rows):
             assert g_low == g_up + 1
             assert high_low == low_up, (analyte, g_low)
         assert rows[-1][1] is None
-    assert len(bands["hgb"]) == (4 if anemia_grade4 else 3)
+    assert len(bands[("hgb", "g/dL")]) == (4 if anemia_grade4 else 3)
+    assert len(bands[("hgb", "mmol/L")]) == (4 if anemia_grade4 else 3)
+
+
+def test_ctcae_bands_are_in_the_canonical_unit_or_a_unit_that_converts_to_it():
+    canonical = {r["analyte"]: r["canonical_unit"] for r in REF["analytes.csv"]}
+    units = {(r["analyte"], unit_key(r["unit"])) for r in REF["units.csv"]}
+    for r in REF["ctcae_v5.csv"]:
+        assert r["unit"] == canonical[r["analyte"]] or (r["analyte"], unit_key(r["unit"])) in units
+
+
+def test_ctcae_v5_gives_anaemia_in_mmol_per_litre_too():
+    """CTCAE v5.0 Anemia: G1 <LLN-6.2, G2 <6.2-4.9, G3 <4.9 mmol/L (issue 11 §5)."""
+    mmol = {r["grade"]: (r["low"], r["high"]) for r in REF["ctcae_v5.csv"]
+            if (r["analyte"], r["unit"]) == ("hgb", "mmol/L")}
+    assert mmol[1] == (6.2, None) and mmol[2] == (4.9, 6.2) and mmol[3] == (None, 4.9)
 
 
 def test_ctcae_v5_limits_of_codes_md_5_1():
-    limits = {(r["analyte"], r["grade"]): (r["low"], r["high"]) for r in REF["ctcae_v5.csv"]}
+    limits = {(r["analyte"], r["grade"]): (r["low"], r["high"]) for r in REF["ctcae_v5.csv"]
+              if r["unit"] != "mmol/L"}
     assert limits[("hgb", 2)] == (8.0, 10.0)
     assert limits[("hgb", 3)] == (None, 8.0)  # v5.0: no lower limit
     assert limits[("plt", 4)] == (None, 25.0)
@@ -96,10 +126,12 @@ def test_ctcae_v5_limits_of_codes_md_5_1():
 def test_the_only_band_not_from_ctcae_v5_is_the_ctc_anaemia_grade_4():
     """CTCAE v5.0 grades anaemia 4 only with clinical context; the row is CTC v2.0/v3.0's."""
     legacy = [r for r in REF["ctcae_v5.csv"] if not r["source"].startswith("CTCAE v5.0")]
-    assert [(r["analyte"], r["grade"], r["low"], r["high"]) for r in legacy] == [
-        ("hgb", 4, None, 6.5)]
-    assert "CODES.md §5.3" in legacy[0]["source"] and "⚠️" in legacy[0]["source"]
-    assert "anemia_grade4" in legacy[0]["source"] and defaults()["anemia_grade4"] is True
+    assert [(r["analyte"], r["grade"], r["low"], r["high"], r["unit"]) for r in legacy] == [
+        ("hgb", 4, None, 6.5, "g/dL"), ("hgb", 4, None, 4.0, "mmol/L")]
+    for row in legacy:
+        assert "CODES.md §5.3" in row["source"] and "⚠️" in row["source"]
+        assert "anemia_grade4" in row["source"]
+    assert defaults()["anemia_grade4"] is True
 
 
 def test_default_ranges_are_sex_specific_for_haemoglobin_only():
