@@ -307,7 +307,28 @@ def load(
     _print_load(result)
     if engine != "spark":
         _record_load(db, result)
+        _codes_hint(db)
     raise typer.Exit(EXIT_PARTIAL if result.rejected else EXIT_OK)
+
+
+def _codes_hint(db: Path) -> None:
+    """The last line of a load summary: a pointer to `bmc codes` when the data holds codes
+    that look like a concept the definition needs but that no code list maps."""
+    from .codes import code_inventory
+    from .runner import open_database
+    from .usercodes import collect
+
+    try:
+        con = open_database(db, read_only=True)
+        try:
+            hint = code_inventory(con, collect(db=db)).hint(db)
+        finally:
+            con.close()
+    except CohortError as e:  # the load itself succeeded: say why there is no hint
+        err.print(f"hint: `bmc codes --db {db}` could not run ({e})", markup=False)
+        return
+    if hint:
+        err.print(hint, markup=False, soft_wrap=True)
 
 
 def _file_progress(bar: Progress, task):
@@ -541,8 +562,7 @@ def demo(
     """
     from etl.load import load as run_load
 
-    from .outcomes.run import FOUND, LISTED, write_report
-    from .outcomes.verdicts import tally
+    from .outcomes.run import report_summary, write_report
     from .paths import sample_bundles_dir
     from .screen import run_screen
 
@@ -565,21 +585,9 @@ def demo(
         rep, written = write_report(db, folder / "report",
                                     ids_file=sample_bundles_dir() / "roles.csv",
                                     progress=lambda msg: err.print(f"report: {msg}"))
-
-    def median(label: str):
-        g = rep.groups.get(label)
-        km = g.km_bmc if g is not None else None
-        if km is None:
-            return None
-        return {"months": None if km.median is None else round(km.median, 1),
-                "ci95": [None if x is None else round(x, 1) for x in km.median_ci]}
-
-    verdicts = rep.verdicts.get(LISTED) or rep.verdicts.get(FOUND) or []
     out.print(json.dumps({
         "database": str(db), "resources": result.loaded, "rejected": result.rejected,
-        "cohort": scr.cohort.counts, "screen": scr.counts,
-        "median_os_from_bmc": {FOUND: median(FOUND), LISTED: median(LISTED)},
-        "published_vs_reproduced": tally(verdicts),
+        "cohort": scr.cohort.counts, "screen": scr.counts, **report_summary(rep),
         "report": str(written["html"]),
     }, indent=2))
 
@@ -705,13 +713,13 @@ _PARAM_HELP = ("Set a definition parameter, e.g. --param smear_window_days=7 (re
                "Parameters: " + ", ".join(p.name for p in PARAMETERS)
                + " (cohort/parameters.py says why each default is what it is).")
 
-    if fhir and fmt == "fhir":  # cohort and screen: the result as a FHIR resource
-        _prepare_out(out_file, folder=False)
-        return
 
 def _check_format(fmt: str, out_file: Path | None, *, fhir: bool = False) -> None:
     from .output import FORMATS
 
+    if fhir and fmt == "fhir":  # cohort and screen: the result as a FHIR resource
+        _prepare_out(out_file, folder=False)
+        return
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if fmt == "parquet" and out_file is None:
@@ -728,14 +736,17 @@ def _emit(df, fmt: str, out_file: Path | None, title: str) -> None:
         with _errors():
             write_parquet(df, out_file)
         return
+    if fmt == "table" and df.empty:  # an empty rich table is a wall of folded headers
+        (out_file.write_text(f"{title}: no rows\n") if out_file else out.print(f"{title}: no rows"))
+        return
     if fmt == "table":
         t = Table(title=title, show_edge=False, title_justify="left")
         for c in df.columns:
             t.add_column(str(c), overflow="fold")
         from .output import records
         for r in records(df):
-            t.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-                        for v in r.values()))
+            t.add_row(*(Text("" if v is None else f"{v:.4g}" if isinstance(v, float)  # never
+                             else str(v)) for v in r.values()))  # markup: '[#/volume]' is data
         if out_file:
             with out_file.open("w") as fh:
                 Console(file=fh, width=200, highlight=False).print(t)
@@ -766,8 +777,9 @@ def _print_funnel(funnel, notes: list[str]) -> None:
         err.print(f"  {n(r.step):>4}  {name:22} {n(r.patients):>8} {n(r.excluded):>8} "
                   f"{n(r.lost_only_by_rule):>9} {n(r.lost_only_with_coded_dx):>9}  "
                   f"{r.description}", markup=False, soft_wrap=True)
-    for note in notes:
-        err.print(f"note: {note}", markup=False, soft_wrap=True)
+    for note in notes:  # warnings say so themselves
+        err.print(note if note.startswith("warning: ") else f"note: {note}", markup=False,
+                  soft_wrap=True)
 
 
 def _open(db: Path, *, read_only: bool = False):
@@ -942,7 +954,7 @@ def evidence(
 
     Exit codes: 0 done, 1 failure (unknown patient, missing or unloaded database), 2 usage error.
     """
-    from .evidence import UnknownPatient
+    from .evidence import UnknownPatient, rule_outcomes
     from .evidence import evidence as run_evidence
 
     with _errors():
@@ -969,9 +981,8 @@ def evidence(
     r = result.rules
     verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
     err.print(f"{_patient(result.patient_id)}: {verdict}")
-    for rule in ("rule_breast_cancer", "rule_marrow_evidence", "rule_smear_cytopenia",
-                 "rule_no_alt_cause"):
-        err.print(f"  {rule.removeprefix('rule_'):18} {'pass' if r[rule] else 'FAIL'}")
+    for rule, outcome in rule_outcomes(r).items():
+        err.print(f"  {rule:18} {outcome}")
     if result.cohort_row:
         row = result.cohort_row
         err.print(f"  index date {str(row['index_date'])[:10]}, route {row['route']}")
@@ -994,17 +1005,17 @@ def check(
 
     Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error (bad truth file).
     """
-    from .check import REVIEW_TRUTH, check_reviews
     import pandas as pd
 
-    by_review = str(truth) == REVIEW_TRUTH
+    from .check import REVIEW_TRUTH, check_reviews
     from .check import check as run_check
 
+    by_review = str(truth) == REVIEW_TRUTH
+    with _errors():
+        _check_engine(engine)
         if by_review and engine == "spark":
             raise UsageError("--truth review reads the adjudications in a DuckDB file: "
                              "use --engine duckdb")
-    with _errors():
-        _check_engine(engine)
         uc = _user_codes(codes, config, db, engine)
         params = _params(param, uc)
         if format == "parquet":
@@ -1121,6 +1132,8 @@ def review(
                                   f"({e.strerror or e})") from None
         finally:
             con.close()
+
+
 def _emit_fhir(db: Path, kind: str, result, fmt: str, out_file: Path | None,
                funnel_file: Path | None) -> None:
     """--format fhir (the cohort as a Group, the screen as a List) to --out or stdout, and
@@ -1155,8 +1168,6 @@ def _emit_fhir(db: Path, kind: str, result, fmt: str, out_file: Path | None,
             out_file.write_text(text)
         else:
             sys.stdout.write(text)
-
-
 
 
 def _patient(patient_id: str) -> str:
@@ -1208,9 +1219,42 @@ def sensitivity(
     _emit(result.table, format, out_file, "sensitivity of the definition")
 
 
-def _patient(patient_id: str) -> str:
-    """``Patient/<id>`` for a message: the id only when it looks like a FHIR id."""
-    return f"Patient/{patient_id}" if valid_id(patient_id) else "Patient (id not valid)"
+# -- codes --------------------------------------------------------------------------------------
+@app.command()
+def codes(
+    db: Annotated[Path, typer.Option(help="DuckDB database filled by `bmc load`.")],
+    format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    out_file: OutOpt = None,
+    codes: CodesOpt = None, config: ConfigOpt = None,
+) -> None:
+    """The codes in the data and what the definition makes of them: every (source, system,
+    code, display) with counts and units, mapped (to which value set or lab analyte),
+    candidate (unmapped, but its words or unit look like a concept a rule needs) or
+    unmapped; units of mapped lab codes that units.csv cannot convert; displays that
+    contradict the sourced display of their code. Summary on stderr.
+
+    Exit codes: 0 done, 1 failure (missing or unloaded database), 2 usage error.
+    """
+    from .codes import code_inventory, for_reading
+
+    with _errors():
+        if format not in ("table", "csv", "json"):
+            raise UsageError(f"--format must be table, csv or json, not {format!r}")
+        uc = _user_codes(codes, config, db, "duckdb")
+        con = _open(db, read_only=True)
+        try:
+            inv = code_inventory(con, uc)
+        finally:
+            con.close()
+    t = inv.table
+    counts = {s: int((t["status"] == s).sum()) for s in ("mapped", "candidate", "unmapped")}
+    err.print(f"codes: {len(t)} codings (mapped {counts['mapped']}, candidate "
+              f"{counts['candidate']}, unmapped {counts['unmapped']}); display conflicts "
+              f"{int(t['display_conflict'].notna().sum())}; mapped lab codes with unconvertible "
+              f"units {int(t['unconvertible_units'].notna().sum())}", markup=False)
+    for line in inv.rule_warnings():
+        err.print(line.removesuffix(": see `bmc codes`"), markup=False, soft_wrap=True)
+    _emit(for_reading(t) if format == "table" else t, format, out_file, "codes in the data")
 
 
 def main() -> None:

@@ -205,7 +205,17 @@ def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | Non
     else:
         info = run_group(con, "cohort", values, extra=codes.rows if codes else None)
         record_parameters(con, values, codes)
+    info.notes.extend(unread_code_warnings(con, codes))
     return read_cohort(DuckDBEngine(con), values, info)
+
+
+def unread_code_warnings(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None
+                         ) -> list[str]:
+    """Warnings for the funnel: codes in the data that look like a concept a rule decides on
+    (breast cancer, haemoglobin, ...) but that no code list maps (see :mod:`cohort.codes`)."""
+    from .codes import code_inventory
+
+    return code_inventory(con, codes).rule_warnings()
 
 
 def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,
