@@ -55,7 +55,7 @@ from pathlib import Path
 
 import orjson
 
-from etl.bundles import Record, walk_document
+from etl.bundles import Record, looks_like_fhir, walk_document
 from etl.errors import EtlError, Location, SourceError
 from etl.export import (
     MANIFEST,
@@ -72,9 +72,11 @@ from etl.sources import (
     TruncatedInput,
     content_sha256,
     discover,
+    head,
     is_gzip,
     read_document,
     strip_bom,
+    text_problem,
 )
 from etl.store import quote_ident
 
@@ -179,7 +181,9 @@ class _File:
     rejected: int = 0
     non_resource: bool = False
     untyped: int = 0  # lines without resourceType (a log file has only those)
+    untyped_fhir: int = 0  # ... of which look like FHIR records (then it is no log file)
     other_bad: int = 0
+    unreadable_text: bool = False  # UTF-16/32 or CR-only: one load_error row, not read
     saw_resource: bool = False
 
     @property
@@ -196,6 +200,7 @@ class _DriverRows:
     deletions: list[tuple] = field(default_factory=list)
     errors: list[RejectedRecord] = field(default_factory=list)
     seq: dict[int, int] = field(default_factory=dict)
+    skipped_entries: int = 0  # GET/HEAD entries: not records
 
     def rid(self, f: _File) -> int:
         n = self.seq.get(f.index, 0)
@@ -207,7 +212,9 @@ def _walk_records(recs: Iterable[Record], f: _File, line: int | None, out: _Driv
     """The DuckDB loader's ``_records`` on one document's records."""
     known = resource_types()
     for rec in recs:
-        if rec.problem:
+        if rec.skip:
+            out.skipped_entries += 1
+        elif rec.problem:
             out.errors.append(RejectedRecord(f.sf.display, line, rec.entry, rec.resource_type,
                                              rec.resource_id, rec.problem))
             f.rejected += 1
@@ -242,12 +249,17 @@ def _read_document(f: _File, out: _DriverRows) -> None:
         if looks_like_ndjson(data):
             f.kind = "ndjson"  # NDJSON with a .json name: read by Spark like the others
             return
-        out.errors.append(RejectedRecord(f.sf.display, None, None, None, None,
-                                         f"invalid JSON ({str(e).split(':', 1)[0]}, "
-                                         f"at character {e.pos})"))
+        why = str(e).split(":", 1)[0]  # the same reasons as Loader._json
+        if "depth" in why or "recursion" in why.lower():
+            reason = "the document is nested too deeply to be read (over 1,000 levels of JSON)"
+        elif b"\n" not in data and looks_like_ndjson(data.replace(b"\r", b"\n")):
+            reason = text_problem(data[:4096], "ndjson") or "lines end with a lone CR"
+        else:
+            reason = f"invalid JSON ({why}, at character {e.pos})"
+        out.errors.append(RejectedRecord(f.sf.display, None, None, None, None, reason))
         f.rejected += 1
         return
-    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+    if not looks_like_fhir(doc):
         f.non_resource = True
         return
     f.saw_resource = True
@@ -273,6 +285,8 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
     _check_out(out, overwrite)
     disc = discover(paths)
     if not disc.files:
+        if disc.unreadable:  # as etl.load.load
+            raise SourceError(f"{disc.unreadable[0][0]}: {disc.unreadable[0][1]}")
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
 
     def say(msg: str) -> None:  # what happens, when: never a value from the data
@@ -349,7 +363,8 @@ class _Build:
         self.summary = LakeSummary(out=staging, skipped=list(disc.skipped))
         self.files: list[_File] = []
         self.driver = _DriverRows()
-        self.errors: list[RejectedRecord] = []  # every load_error row
+        self.errors: list[RejectedRecord] = self.driver.errors  # every load_error row (one
+        #                                   list: records walked on the driver add theirs too)
         self.types = _duckdb_types(self.views)
         self.rewrite_hint = False  # set when an NDJSON line may need the reference pass
 
@@ -358,20 +373,27 @@ class _Build:
         from pyspark.sql import functions as F
 
         self.work.mkdir()
+        for display, reason in self.disc.unreadable:  # as Loader.book_unreadable
+            self.errors.append(RejectedRecord(display, None, None, None, None, reason))
         for i, sf in enumerate(self.disc.files):
             st = sf.path.stat()
             f = _File(i, sf, st.st_mtime_ns, sf.kind)
-            if f.kind == "json":
+            problem = text_problem(head(sf.path), sf.kind)
+            if problem is not None:  # UTF-16/32, CR-only: named once, as bmc load does
+                f.unreadable_text = True
+                f.rejected += 1
+                self.errors.append(RejectedRecord(sf.display, None, None, None, None, problem))
+            elif f.kind == "json":
                 _read_document(f, self.driver)
             self.files.append(f)
-        nd = [f for f in self.files if f.kind == "ndjson"]
+        nd = [f for f in self.files if f.kind == "ndjson" and not f.unreadable_text]
         total = sum(f.sf.size for f in self.files)
         self.say(f"reading {len(self.files)} files ({total / 1e6:.1f} MB), "
                  f"{len(nd)} of them NDJSON")
         # the fingerprints (source_file.sha256) are read on the driver while Spark works
         with ThreadPoolExecutor(2) as pool:
             hashing = {f.index: pool.submit(content_sha256, f.sf.path)
-                       for f in nd if f.sha256 is None}
+                       for f in self.files if f.sha256 is None}
             parsed = self._parsed(nd)
             self.say("declared views")
             with ThreadPoolExecutor(THREADS) as jobs:  # small jobs overlap their overheads
@@ -501,10 +523,10 @@ class _Build:
                 .alias("_rid"), (F.col("idx") + 1).alias("file_id"), "line", "value",
                 F.from_json("value", HEADER_SCHEMA).alias("h"))
             known = sorted(resource_types())
-            ok = (F.ltrim("value").startswith("{") & F.col("h.resourceType").isNotNull()
-                  & F.col("h.id").isNotNull())
-            h = self._persist(h.withColumn(
-                "kind", F.when(ok & (F.col("h.resourceType") == "Bundle"), F.lit("bundle"))
+            obj = F.ltrim("value").startswith("{") & F.col("h.resourceType").isNotNull()
+            ok = obj & F.col("h.id").isNotNull()
+            h = self._persist(h.withColumn(  # a Bundle without id (Bulk deleted/) is walked too
+                "kind", F.when(obj & (F.col("h.resourceType") == "Bundle"), F.lit("bundle"))
                 .when(ok & F.col("h.resourceType").isin(known), F.lit("ok"))
                 .otherwise(F.lit("bad"))))
             self._odd_lines(h)
@@ -578,6 +600,7 @@ class _Build:
                 reason, rtype, rid = diagnose(r["value"].encode("utf-8", "surrogatepass"))
                 if reason == "missing resourceType":
                     f.untyped += 1
+                    f.untyped_fhir += looks_like_fhir(orjson.loads(r["value"]))
                 else:
                     f.other_bad += 1
                 f.rejected += 1
@@ -641,7 +664,8 @@ class _Build:
             dels = self._persist(dels)
         res = parsed.where(~F.col("from_deleted")).select(
             "_rid", "file_id", "line", "entry", "rtype", "id", "id_derived", "version_id",
-            "last_updated", F.xxhash64("value").cast("decimal(20,0)").alias("content_hash"),
+            "last_updated", F.xxhash64(F.expr("trim(BOTH ' \t\r\n' FROM value)"))
+            .cast("decimal(20,0)").alias("content_hash"),
             "full_url")
         if rejected:
             rej = spark.createDataFrame(list(rejected.items()), "_rid long, why string")
@@ -655,14 +679,17 @@ class _Build:
         last_del = (dels.where("id IS NOT NULL").groupBy("resource_type", "id")
                     .agg(F.max("_rid").alias("del_rid"))
                     .withColumnRenamed("resource_type", "rtype"))
-        ranked = res.withColumn("rn", F.row_number().over(order)).join(
+        same = F.struct("content_hash", "version_id", "last_updated")
+        ranked = res.withColumn("rn", F.row_number().over(order)).withColumn(
+            "same_as_winner", same.eqNullSafe(F.first(same).over(order))).join(
             last_del, ["rtype", "id"], "left")
-        status = ranked.select(
+        status = ranked.select(  # identical copies of the winner: duplicates (etl.versions)
             "*", F.when(F.col("why").isNotNull(), F.lit("rejected"))
+            .when((F.col("rn") > 1) & F.col("same_as_winner"), F.lit("duplicate"))
             .when(F.col("rn") > 1, F.lit("superseded"))
             .when(F.col("del_rid").isNotNull() & (F.col("del_rid") > F.col("_rid")),
                   F.lit("deleted"))
-            .otherwise(F.lit("current")).alias("status")).drop("rn", "del_rid")
+            .otherwise(F.lit("current")).alias("status")).drop("rn", "del_rid", "same_as_winner")
         status = self._persist(status)
         by_id = {f.file_id: f for f in self.files}
         for r in [] if not rejected else status.where("why IS NOT NULL").select(
@@ -860,7 +887,8 @@ class _Build:
             if not r["driver"]:
                 by_id[r["file_id"]].saw_resource = True
         for f in self.files:
-            if f.kind == "ndjson" and not f.saw_resource and f.other_bad == 0 and f.untyped > 0:
+            if f.kind == "ndjson" and not f.saw_resource and f.other_bad == 0 and \
+                    f.untyped_fhir == 0 and f.untyped > 0:
                 f.non_resource = True
             if f.non_resource:
                 f.rejected = 0
@@ -871,6 +899,8 @@ class _Build:
             self.summary.rejected += f.rejected
             if f.sf.export_error:
                 self.summary.export_errors += f.records
+        self.summary.rejected += len(self.disc.unreadable)
+        self.summary.skipped_entries = self.driver.skipped_entries
 
     def _summarise_errors(self) -> None:
         errs = sorted(self.errors, key=lambda e: (e.file, e.line if e.line is not None else -1,
