@@ -653,6 +653,9 @@ def report(
                                                   "a CSV with patient_id (and paper_patient, "
                                                   "e.g. sample_bundles/roles.csv) or one id per "
                                                   "line.")] = None,
+    truth: Annotated[Path | None, typer.Option(
+        help="CSV patient_id,label (1/0): the report's sensitivity section adds sensitivity "
+             "and PPV of each variant of the definition.")] = None,
     engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
     spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")
                             ] = "local[*]",
@@ -701,7 +704,8 @@ def report(
                     ensure_built(con, params, codes=uc)
                 finally:
                     con.close()
-            _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut, progress=progress)
+            _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut, progress=progress,
+                                      truth_file=truth)
     _record(counts={"files_written": len(written)}, inputs=[db] + ([ids] if ids else []),
             outputs=[str(written["html"])])
     err.print(f"report: {len(written)} files in {out_dir}")
@@ -1185,6 +1189,9 @@ def sensitivity(
         help="CSV with columns patient_id,label (1/0): adds tp, fp, fn, sensitivity and ppv "
              "per grid point.")] = None,
     param: ParamOpt = None,
+    grid: Annotated[Path | None, typer.Option(
+        help="Another grid: a CSV parameter,values,why with values separated by ';' "
+             "(default cohort/data/sensitivity_grid.csv).")] = None,
 ) -> None:
     """Rerun the cohort over the grid of cohort/data/sensitivity_grid.csv (smear window,
     cytopenia grade, alternative-cause exclusion, coded condition, anaemia grade 4): cohort
@@ -1195,7 +1202,7 @@ def sensitivity(
     unloaded database), 2 usage error (bad --format, --param or truth file).
     """
     from .check import read_truth
-    from .outcomes.sensitivity import run_sensitivity
+    from .outcomes.sensitivity import read_grid, run_sensitivity
     from .parameters import parse_pairs
 
     with _errors():
@@ -1204,11 +1211,15 @@ def sensitivity(
         _check_format(format, out_file)
         base = parse_pairs(param or [])
         labels = read_truth(truth) if truth else None
+        if grid is not None and not grid.is_file():
+            raise UsageError(f"--grid {grid}: no such file")
+        axes = read_grid(grid) if grid else None
         con = _open(db, read_only=True)
         try:
             with _progress() as bar:
                 task = bar.add_task("grid points", total=None)
-                result = run_sensitivity(con, truth=labels, base=base, progress=lambda done, total:
+                result = run_sensitivity(con, truth=labels, base=base, axes=axes,
+                                         progress=lambda done, total:
                                          bar.update(task, completed=done, total=total))
         finally:
             con.close()
