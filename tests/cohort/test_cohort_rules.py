@@ -222,6 +222,82 @@ _i.lab("plt", 40, at(d(-2)), low=150)   # grade 3, nearest before
 _i.lab("plt", 100, at(d(2)), low=150)   # grade 1, as near but after
 
 
+# --- sourced code families (issue 11 §1): one just inside, one just outside each ------------------
+ICD9 = "http://hl7.org/fhir/sid/icd-9-cm"
+ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+for name, code in (
+        ("bc_sct_descendant", (SCT, "93745008")),     # primary malignant neoplasm, central portion of female breast
+        ("bc_sct_skin_of_breast", (SCT, "94012007")),  # skin of breast: review_excluded, not breast cancer
+        ("bc_icd9_174", (ICD9, "174.9")),              # ICD-9-CM malignant neoplasm of female breast
+        ("bc_icd9_no_dot", (ICD9, "1749")),
+        ("bc_icd9_in_situ", (ICD9, "233.0")),          # ICD-9-CM carcinoma in situ of breast
+        ("bc_icdo3_topography", (ICDO3, "C50.9")),     # ICD-O-3 topography, breast NOS
+        ("bc_icdo3_no_dot", (ICDO3, "C509")),          # as registries write it
+        ("bc_icdo3_lung", (ICDO3, "C34.9")),
+        ("bc_in_situ", (ICD10CM, "D05.11")),           # intraductal carcinoma in situ of right breast
+        ("bc_inflammatory", (ICD10CM, "C50.A1"))):     # new in ICD-10-CM FY2025
+    _p = plain(name)
+    _p.breast_cancer(code=code)
+    _p.marrow_dx(onset=d())
+
+
+def recoded(ch: Chart, key: str, system: str, code: str) -> None:
+    """Give the resource ``key`` of ``ch`` another code (a LOINC the chart helper has no name for)."""
+    rid = key.split("/", 1)[1]
+    res = next(r for r in ch.resources if r["id"] == rid)
+    res["code"] = {"coding": [{"system": system, "code": code}]}
+
+
+# alternate LOINC codes: venous haemoglobin and NRBC-corrected WBC are counts; a haemoglobin
+# taken before a therapeutic phlebotomy is not
+_v = chart("loinc_venous_hgb")
+recoded(_v, _v.lab("hgb", 9.0, at(d(1)), low=12.0), "http://loinc.org", "30350-3")
+_v = chart("loinc_corrected_wbc")
+recoded(_v, _v.lab("wbc", 2.5, at(d(1)), low=4.0), "http://loinc.org", "12227-5")
+_v = chart("loinc_pre_phlebotomy_hgb")
+recoded(_v, _v.lab("hgb", 9.0, at(d(1)), low=12.0), "http://loinc.org", "48725-6")
+_n = plain("loinc_normoblasts")            # nRBC as normoblasts/leukocytes (33990-3)
+_n.breast_cancer()
+recoded(_n, _n.lab("nrbc", 2, at(d())), "http://loinc.org", "33990-3")
+_n.lab("hgb", 9.0, at(d()), low=12.0)
+_n = plain("loinc_not_nrbc")               # the same count under a code that is not nRBC
+_n.breast_cancer()
+recoded(_n, _n.lab("nrbc", 2, at(d())), "http://loinc.org", "770-8")
+_n.lab("hgb", 9.0, at(d()), low=12.0)
+
+# marrow codes that support but never prove BMC: myelophthisis and bone-AND-marrow codes
+for name, code in (("marrow_myelophthisis_only", (ICD10CM, "D61.82")),
+                   ("marrow_myelophthisic_anaemia_only", (SCT, "2694001")),
+                   ("marrow_icd9_198_5_only", (ICD9, "198.5")),
+                   ("marrow_who_c79_5_only", (ICD10, "C79.5")),
+                   ("marrow_c79_52", (ICD10CM, "C79.52"))):
+    _p = plain(name)
+    _p.breast_cancer()
+    _p.condition(code, onset=d())
+
+# reference ranges whose appliesTo is v3-AdministrativeGender F/M (as clinosim writes them):
+# the male range first; a woman's 12.5 g/dL is normal, a man's is anaemia grade 1
+_V3G = "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender"
+_v3_ranges = [{"low": {"value": 13.5, "system": "http://unitsofmeasure.org", "code": "g/dL"},
+               "appliesTo": [{"coding": [{"system": _V3G, "code": "M"}]}]},
+              {"low": {"value": 12.0, "system": "http://unitsofmeasure.org", "code": "g/dL"},
+               "appliesTo": [{"coding": [{"system": _V3G, "code": "F"}]}]}]
+chart("lln_v3_gender_female").lab("hgb", 12.5, at(d(1)), ranges=_v3_ranges)
+chart("lln_v3_gender_male", "male").lab("hgb", 12.5, at(d(1)), ranges=_v3_ranges)
+# a range only for men, on a woman's result: never used; her default (12.0) applies
+chart("lln_other_sex_only").lab("hgb", 12.5, at(d(1)), ranges=_v3_ranges[:1])
+
+# alternative causes added by issue 11 §3b: leukaemia, marrow transplant, aplastic anaemia
+for name, code in (("alt_leukaemia_sct", (SCT, "93143009")), ("alt_cll", (ICD10CM, "C91.10")),
+                   ("alt_marrow_transplant", (ICD10CM, "Z94.81")),
+                   ("alt_aplastic", (ICD10CM, "D61.9")),
+                   ("alt_icd9_legacy_238_7", (ICD9, "238.7")),
+                   ("alt_pancytopenia_not_a_cause", (ICD10CM, "D61.818")),
+                   ("alt_sickle_trait_not_a_cause", (ICD10CM, "D57.3"))):
+    chart(name).lab("hgb", 9.0, at(d(1)), low=12.0)
+    CHARTS[name].condition(code, onset="2003-02-02")
+
+
 # --- references as absolute URLs (a server's Bulk export may write them so) -------------------
 def absolute_refs(ch: Chart, base: str = "http://example.org/fhir/") -> None:
     def walk(node):
@@ -570,3 +646,51 @@ def test_the_same_charts_as_transaction_bundles_with_urn_uuid_references_give_th
             "coded_marrow_dx"]
     assert other.cohort[cols].equals(result.cohort[cols])
     assert other.funnel.equals(result.funnel)
+
+
+def test_breast_cancer_in_any_sourced_code_system_and_not_in_situ_or_skin(result, db):
+    """SNOMED descendants, ICD-9-CM 174.x, ICD-O-3 topography C50.x (dots or not) and the FY2025
+    inflammatory codes are breast cancer; in situ (D05.x, 233.0), skin of breast and another
+    topography are not (issue 11 §1)."""
+    assert {"bc_sct_descendant", "bc_icd9_174", "bc_icd9_no_dot", "bc_icdo3_topography",
+            "bc_icdo3_no_dot", "bc_inflammatory"} <= members(result)
+    for name in ("bc_sct_skin_of_breast", "bc_icd9_in_situ", "bc_icdo3_lung", "bc_in_situ"):
+        assert name not in members(result)
+        assert rules_of(db, name)["failed_rules"] == "breast_cancer", name
+
+
+def test_alternate_loinc_codes_of_the_sourced_lists_are_read(result, db):
+    assert {"loinc_venous_hgb", "loinc_corrected_wbc", "loinc_normoblasts"} <= members(result)
+    assert lab_row(db, "loinc_corrected_wbc", "wbc", 2.5)["code"] == "12227-5"
+    assert not {"loinc_pre_phlebotomy_hgb", "loinc_not_nrbc"} & members(result)
+    assert rules_of(db, "loinc_not_nrbc")["failed_rules"] == "marrow_evidence"
+
+
+def test_myelophthisis_and_bone_and_marrow_codes_never_prove_bmc_alone(result, db):
+    for name in ("marrow_myelophthisis_only", "marrow_myelophthisic_anaemia_only",
+                 "marrow_icd9_198_5_only", "marrow_who_c79_5_only"):
+        assert name not in members(result)
+        assert rules_of(db, name)["failed_rules"] == "marrow_evidence", name
+    assert "marrow_c79_52" in members(result)
+
+
+def test_v3_administrative_gender_ranges_are_matched_to_the_patients_sex(result, db):
+    assert "lln_v3_gender_female" not in members(result)
+    assert "lln_v3_gender_male" in members(result)
+    r = lab_row(db, "lln_v3_gender_female", "hgb", 12.5)
+    assert (r["lln"], r["lln_source"]) == (12.0, "result (sex-matched range)")
+
+
+def test_a_range_meant_for_the_other_sex_is_never_used(result, db):
+    r = lab_row(db, "lln_other_sex_only", "hgb", 12.5)
+    assert r["lln"] == 12.0 and r["lln_source"].startswith("default for female")
+    assert "lln_other_sex_only" not in members(result)
+
+
+def test_haematological_malignancy_transplant_and_marrow_failure_are_alternative_causes(result, db):
+    for name in ("alt_leukaemia_sct", "alt_cll", "alt_marrow_transplant", "alt_aplastic",
+                 "alt_icd9_legacy_238_7"):
+        assert name not in members(result)
+        assert rules_of(db, name)["failed_rules"] == "no_alt_cause", name
+    # findings BMC itself causes, and a carrier state, are not alternative causes
+    assert {"alt_pancytopenia_not_a_cause", "alt_sickle_trait_not_a_cause"} <= members(result)
