@@ -8,7 +8,8 @@ counts (and units, for observations), and marked:
   valuesets.csv``, or the user's ``--codes``) or a lab analyte's (``lab_codes.csv``);
 * ``candidate`` -- it is not mapped but looks like a concept a rule needs: its display or text
   has the concept's words (``queries/codes/concept_words.csv``), or it is a local code (a
-  system no reference file uses) whose unit is one of an analyte's (``units.csv``);
+  system no reference file uses) without display or text whose unit is one of an analyte's
+  (``units.csv``);
 * ``unmapped`` -- neither.
 
 Two more columns catch codes that are read wrongly: ``unconvertible_units`` (units of a mapped
@@ -171,7 +172,8 @@ def _listed(values) -> list[str]:
 
 def classify(rows: pd.DataFrame, rules: list[WordRule], vocab: Vocabulary) -> pd.DataFrame:
     """The inventory table from the rows of ``inventory.sql``: status, mapped_to, candidates
-    (by words, or by unit for local codes), unconvertible units and display conflicts; one
+    (by words, or by unit for local codes without words), unconvertible units and display
+    conflicts; one
     row per coding, candidates first, then by source and frequency."""
     out = []
     for r in rows.itertuples(index=False):
@@ -187,7 +189,9 @@ def classify(rows: pd.DataFrame, rules: list[WordRule], vocab: Vocabulary) -> pd
                 if rule.concept not in concepts and matches(rule, words):
                     concepts[rule.concept] = (f"display/text has {' + '.join(rule.words)} "
                                               f"(add to {rule.add_to})")
-            if not r.known_system and r.source == "observation":
+            # the unit is the only evidence when nothing names the code (a local code
+            # without display or text); words, when there are any, decide alone
+            if not r.known_system and r.source == "observation" and not words:
                 for analyte in _listed(r.unit_fits):
                     concepts.setdefault(analyte, f"local code with a unit of {analyte} "
                                                  f"(add to lab_codes.csv {analyte})")

@@ -20,7 +20,9 @@ import pyarrow as pa
 
 from . import findings
 from .errors import InputError, Location, printable
+from .references import wrong_type_reason
 from .store import quote_ident, sql_string
+from .viewdef.macros import PLAIN_PATTERN
 
 HEADER_STRUCTURE: dict = {
     "resourceType": "VARCHAR",
@@ -57,6 +59,9 @@ class TypePlan:
     views: list  # (CompiledView, structure literal)
     required: dict[str, list[str]]  # view name -> columns that must not be NULL
     checks: tuple = ()  # findings.ValueCheck: typed elements whose JSON values are checked
+    # view name -> required reference-key columns (name, types): a reference that cannot name
+    # such a resource ('patient/x', '5', 'Patient/') is as missing as no reference
+    required_refs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -89,14 +94,18 @@ class Ingestor:
         p = self._plans.get(resource_type)
         if p is None:
             mine = [v for v in self.views if v.resource == resource_type]
-            required = {}
+            required, required_refs = {}, {}
             for v in mine:
-                cols = [c.name for c in v.columns if any(n == "required" for n, _ in c.tags)]
+                cols = [c for c in v.columns if any(n == "required" for n, _ in c.tags)]
                 if cols:
-                    required[v.name] = cols
+                    required[v.name] = [c.name for c in cols]
+                refs = [(c.name, c.reference_types) for c in cols
+                        if c.is_reference_key and c.reference_types and not c.collection]
+                if refs:
+                    required_refs[v.name] = refs
             p = TypePlan(resource_type,
                          [(v, sql_string(json.dumps(v.structure))) for v in mine], required,
-                         findings.plan(mine))
+                         findings.plan(mine), required_refs)
             self._plans[resource_type] = p
         return p
 
@@ -137,6 +146,8 @@ class Ingestor:
             f"CREATE OR REPLACE TEMP TABLE _h AS SELECT _rid, file_id, line, entry, full_url, id_derived, "
             f"hash(trim(text, ' \t\r\n')) AS h, "  # the text without its line ending or blank lines
             f"try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
+        # an empty id ("") is a missing id: rejected as such, never a resource 'Patient/'
+        self.con.execute("UPDATE _h SET r = struct_update(r, id := NULL::VARCHAR) WHERE r.id = ''")
 
     def stage_type(self, resource_type: str) -> int:
         """Stage the batch's resources of one type: provenance, identifiers, table rows.
@@ -194,6 +205,16 @@ class Ingestor:
                     [first_rid]).fetchall():
                 bad.setdefault(rid, f"table {vname} needs {', '.join(cols)}; "
                                     f"the resource has none (e.g. no subject)")
+        for vname, refs in p.required_refs.items():
+            for col, types in refs:
+                c = quote_ident(col)
+                for (rid,) in self.con.execute(
+                        f"SELECT DISTINCT _rid FROM {quote_ident(vname)} WHERE _rid >= $first "
+                        f"AND {c} IS NOT NULL AND NOT (regexp_full_match({c}, $plain) "
+                        f"OR starts_with({c}, 'urn:') OR starts_with({c}, '#') OR contains({c}, '?'))",
+                        {"first": first_rid, "plain": PLAIN_PATTERN}).fetchall():
+                    bad.setdefault(rid, f"table {vname} needs {col}; the reference is "
+                                        f"{wrong_type_reason(types)}")
         if not bad:
             return []
         rids = list(bad)
@@ -223,6 +244,6 @@ def diagnose(text: bytes) -> tuple[str, str | None, str | None]:
         return "missing resourceType", None, rid
     if rtype not in resource_types():
         return "unknown resourceType", rtype[:40], rid
-    if rid is None:
+    if not rid:  # an empty id is a missing id
         return "resource without id", rtype, None
     return "resource could not be read", rtype, rid

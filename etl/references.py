@@ -18,8 +18,19 @@ from __future__ import annotations
 import duckdb
 
 from .store import quote_ident
+from .viewdef.macros import PLAIN_PATTERN
 
 _LOOKS_UNRESOLVED = "({c} LIKE 'urn:%' OR {c} LIKE '%?%')"
+# A typed key column's value is final when it is a plain key of one of its types; anything else
+# that is not a urn, conditional or #contained reference cannot name such a resource
+# ('patient/x', '5', ' Patient/x ', 'Patient/'): NULL, listed with this reason.
+_TYPED_KEY = "(regexp_full_match({c}, $plain) AND split_part({c}, '/', 1) = ANY($types::VARCHAR[]))"
+
+
+def wrong_type_reason(types) -> str:
+    """The unresolved_reference reason of a value that cannot name a resource of ``types``."""
+    names = " or ".join(types)
+    return f"not {'an' if names[:1] in 'AEIOU' else 'a'} {names} reference"
 
 _MAP = """
 CREATE OR REPLACE TEMP TABLE _refmap AS
@@ -67,12 +78,12 @@ def _has_candidates(con: duckdb.DuckDBPyConnection, v, c) -> bool:
     """Does any value of this column need the rewrite (a cheap scan, no joins)?"""
     types = list(c.reference_types)
     cond = (f"{_LOOKS_UNRESOLVED.format(c='ref')} OR ref LIKE '#%'"
-            + (" OR split_part(ref, '/', 1) <> ALL($types::VARCHAR[])" if types else ""))
+            + (f" OR NOT {_TYPED_KEY.format(c='ref')}" if types else ""))
     col, tbl = quote_ident(c.name), quote_ident(v.name)
     src = (f"(SELECT unnest({col}) AS ref FROM {tbl})" if c.collection
            else f"(SELECT {col} AS ref FROM {tbl})")
     return con.execute(f"SELECT EXISTS (SELECT 1 FROM {src} WHERE ref IS NOT NULL AND ({cond}))",
-                       {"types": types} if types else {}).fetchall()[0][0]
+                       {"types": types, "plain": PLAIN_PATTERN} if types else {}).fetchall()[0][0]
 
 
 def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
@@ -98,11 +109,19 @@ def rewrite(con: duckdb.DuckDBPyConnection, views) -> None:
                "WHEN e.ref LIKE '#%' THEN r.resource_type || '/' || r.id || e.ref ELSE e.ref END")
         keep_type = ("TRUE" if not types else
                      f"(n IS NULL OR {_LOOKS_UNRESOLVED.format(c='n')} OR n LIKE '%#%' "
-                     f"OR split_part(n, '/', 1) = ANY($types::VARCHAR[]))")
-        params = {"types": types} if types else {}
+                     f"OR {_TYPED_KEY.format(c='n')})")
+        params = {"types": types, "plain": PLAIN_PATTERN} if types else {}
         # only elements that can change are looked at: unresolved, contained, wrong type
         candidates = (f"{_LOOKS_UNRESOLVED.format(c='e.ref')} OR e.ref LIKE '#%'"
-                      + (" OR split_part(e.ref, '/', 1) <> ALL($types::VARCHAR[])" if types else ""))
+                      + (f" OR NOT {_TYPED_KEY.format(c='e.ref')}" if types else ""))
+        if types:  # what cannot name a resource of the column's type is listed, then NULLed
+            con.execute(
+                f"INSERT INTO unresolved_reference SELECT DISTINCT $view, $column, _rid, ref, "
+                f"$reason FROM (SELECT e._rid, e.ref, {new} AS n FROM ({_elements(v, c)}) e "
+                f"LEFT JOIN _refmap m ON m.ref = e.ref "
+                f"LEFT JOIN resource r ON r._rid = e._rid AND e.ref LIKE '#%' "
+                f"WHERE e.ref IS NOT NULL AND ({candidates})) WHERE NOT {keep_type}",
+                {**params, "view": v.name, "column": c.name, "reason": wrong_type_reason(types)})
         changed = (f"SELECT e.row_id, e.i, e.ref, {new} AS n FROM ({_elements(v, c)}) e "
                    f"LEFT JOIN _refmap m ON m.ref = e.ref "
                    f"LEFT JOIN resource r ON r._rid = e._rid AND e.ref LIKE '#%' "
@@ -141,8 +160,9 @@ def list_unresolved(con: duckdb.DuckDBPyConnection, views, since_rid: int = 0,
     con.execute("DELETE FROM unresolved_reference WHERE reason = 'unresolvable'")
     con.execute("CREATE OR REPLACE TEMP TABLE _keys AS "
                 "SELECT resource_type || '/' || id AS key FROM resource WHERE status = 'current'")
-    if full:
-        con.execute("DELETE FROM unresolved_reference")
+    if full:  # what rewrite() listed as not naming its type is kept while its row is current
+        con.execute("DELETE FROM unresolved_reference WHERE reason NOT SIMILAR TO 'not an? .* reference' "
+                    "OR _rid NOT IN (SELECT _rid FROM resource WHERE status = 'current')")
     else:
         con.execute("DELETE FROM unresolved_reference WHERE reference IN (SELECT key FROM _keys) "
                     "OR _rid NOT IN (SELECT _rid FROM resource WHERE status = 'current')")

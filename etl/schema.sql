@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS unresolved_reference (
     _rid        BIGINT,
     reference   VARCHAR,   -- as it stands in the table (raw when it could not be normalised)
     reason      VARCHAR    -- 'unresolvable' (urn/conditional with no match) | 'target not loaded'
+                           -- | 'not a Patient reference' (cannot name a resource of the column's type)
 );
 
 -- With `bmc load --keep-raw` only: the resource JSON as read.

@@ -122,3 +122,57 @@ def test_the_cli_summary_counts_the_findings_and_the_load_exits_0(tmp_path):
     res = CliRunner().invoke(app, ["load", str(f), "--db", str(tmp_path / "x.duckdb")])
     assert res.exit_code == 0, res.output
     assert "findings in loaded resources 1 (value 1); listed in table load_issue" in res.stderr
+
+
+# -- references that cannot name their target type (issue 10 item 4) ---------------------------
+def obs_with(oid, subject="Patient/p1", encounter=None):
+    doc = json.loads(hgb(oid))
+    doc["subject"] = {"reference": subject}
+    if encounter is not None:
+        doc["encounter"] = {"reference": encounter}
+    return json.dumps(doc)
+
+
+PATIENT = json.dumps({"resourceType": "Patient", "id": "p1", "gender": "female"})
+ENCOUNTER = json.dumps({"resourceType": "Encounter", "id": "e1", "status": "finished",
+                        "subject": {"reference": "Patient/p1"}})
+
+
+@pytest.mark.parametrize("subject", ["patient/p1", "5", " Patient/p1 ", "Patient/"])
+def test_a_required_subject_that_cannot_name_a_patient_is_rejected(tmp_path, subject):
+    db, r = load_lines(tmp_path, [PATIENT, obs_with("o1"), obs_with("o2", subject)], "x.ndjson")
+    assert q(db, "SELECT resource_key, patient_key FROM observation") == [("Observation/o1", "Patient/p1")]
+    assert r.rejected == 1
+    assert q(db, "SELECT line, resource_id, reason FROM load_error") == [
+        (3, "o2", "table observation needs patient_key; the reference is not a Patient reference")]
+
+
+@pytest.mark.parametrize("encounter, listed", [
+    ("Encounter/e1", False), ("https://ehr.example.org/fhir/Encounter/e1/_history/2", False),
+    ("encounter/e1", True), ("5", True), (" Encounter/e1 ", True), ("Encounter/", True)])
+def test_an_optional_reference_that_cannot_name_its_type_is_null_and_listed(tmp_path, encounter, listed):
+    db, r = load_lines(tmp_path, [PATIENT, ENCOUNTER, obs_with("o1", encounter=encounter)], "x.ndjson")
+    assert r.rejected == 0
+    assert q(db, "SELECT encounter_key FROM observation") == [(None if listed else "Encounter/e1",)]
+    assert q(db, "SELECT table_name, column_name, reference, reason FROM unresolved_reference") == (
+        [("observation", "encounter_key", encounter, "not an Encounter reference")] if listed else [])
+    assert r.unresolved == ({"not an Encounter reference": 1} if listed else {})
+
+
+def test_a_listed_reference_stays_listed_after_a_load_that_deletes_something(tmp_path):
+    db, _ = load_lines(tmp_path, [PATIENT, ENCOUNTER, obs_with("o1", encounter="encounter/e1"),
+                                  obs_with("o2")], "x.ndjson")
+    delete = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": "Observation/o2"}}]}
+    r = load(db, [write_json(tmp_path / "delete.json", delete)])
+    assert r.deletions_applied == 1
+    assert q(db, "SELECT reference, reason FROM unresolved_reference") == [
+        ("encounter/e1", "not an Encounter reference")]
+
+
+@pytest.mark.parametrize("rid, ok", [("p1", True), ("", False)])
+def test_an_empty_id_is_a_missing_id(tmp_path, rid, ok):
+    db, r = load_lines(tmp_path, [json.dumps({"resourceType": "Patient", "id": rid})], "Patient.ndjson")
+    assert r.loaded == (1 if ok else 0)
+    assert q(db, "SELECT reason FROM load_error") == ([] if ok else [("resource without id",)])
+    assert q(db, "SELECT count(*) FROM resource WHERE id = ''") == [(0,)]
