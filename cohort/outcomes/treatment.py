@@ -17,6 +17,8 @@ are local calendar dates):
   one known regimen while the cycle so far is (two regimens given days apart); a cycle is **postponed** when it starts more than
   ``POSTPONE_SLACK_DAYS`` later than the regimen's cycle length after the previous cycle; its
   dose is **reduced** when any drug's dose is below 90% of that drug's first-cycle dose.
+  **Further lines**: regimen episodes after the BMC regimen (another drug set, or the same
+  after more than ``EPISODE_GAP_DAYS``).
 * **After cycle 1**: first CBC 7-21 days after A1. **After treatment**: last CBC within 42 days
   after A_last. **Nadir / toxicity window**: CBCs after A1 up to the after-treatment CBC.
 * **Best response**: best CancerDiseaseStatus from A1 to A_last + 42 days (CR > PR > SD > PD >
@@ -57,6 +59,7 @@ class Episode:
     cycles: int
     postponed_cycles: int
     dose_reduced_from_cycle: int | None
+    second_cycle_postponed: bool = False
 
 
 def regimen_name(ingredients: frozenset[str], regimens: pd.DataFrame) -> str:
@@ -110,8 +113,9 @@ def episodes(admins: pd.DataFrame, regimens: pd.DataFrame) -> list[Episode]:
         length = _cycle_days(name, regimens)
         if length is None and len(cycs) > 1:
             length = min((b[0] - a[0]).days for a, b in itertools.pairwise(cycs))
-        postponed = sum(1 for a, b in itertools.pairwise(cycs)
-                        if length and (b[0] - a[0]).days > length + POSTPONE_SLACK_DAYS)
+        late = [bool(length) and (b[0] - a[0]).days > length + POSTPONE_SLACK_DAYS
+                for a, b in itertools.pairwise(cycs)]
+        postponed = sum(late)
         first = admins[admins["day"].isin(cycs[0])].groupby("ingredient")["dose_value"].max()
         reduced = None
         for k, cyc in enumerate(cycs[1:], start=2):
@@ -121,7 +125,7 @@ def episodes(admins: pd.DataFrame, regimens: pd.DataFrame) -> list[Episode]:
                 reduced = k
                 break
         out.append(Episode(name, tuple(sorted(drugs)), cycs[0][0], cycs[-1][-1], len(cycs),
-                           postponed, reduced))
+                           postponed, reduced, bool(late) and late[0]))
     return out
 
 
@@ -183,6 +187,8 @@ def patient_treatment(index_date: date, index_cbc, admins: pd.DataFrame, draws: 
         "regimen": bmc.name, "first_dose": a1, "last_dose": alast, "cycles": bmc.cycles,
         "postponed_cycles": bmc.postponed_cycles,
         "dose_reduced_from_cycle": bmc.dose_reduced_from_cycle,
+        "second_cycle_postponed": bmc.second_cycle_postponed,
+        "further_lines": len(after) - 1,
         "best_response": best,
         "febrile_neutropenia": len(fn) > 0, "febrile_neutropenia_events": len(fn),
         "bleeding": len(bl) > 0, "bleeding_events": len(bl),

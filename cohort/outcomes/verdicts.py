@@ -240,6 +240,19 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
                 "patients with febrile neutropenia or grade >= 3 bleeding",
                 (("events", fn_ev + int((grades >= 3).sum())),))
         out["heme_toxicity_g34"] = Value(_count(t["heme_toxicity_g34"]))
+        # dose and timing of the BMC regimen, and what came after it (outcomes/treatment.py)
+        out["cycle2_postponed"] = Value(_count(t["second_cycle_postponed"]),
+                                        "cycle 2 started > cycle length + 3 days after cycle 1")
+        out["dose_reduced_cycle2"] = Value(_count(t["dose_reduced_from_cycle"] == 2),
+                                           "a cycle-2 dose < 90% of the cycle-1 dose")
+        out["further_line"] = Value(_count(t["further_lines"] > 0),
+                                    "another regimen episode after the BMC regimen")
+        out["dose_reduced_cycle1"] = Value(None, reason_if_differs=(
+            "a first-cycle reduction needs the planned (protocol) dose per m2 and the body "
+            "surface area, which the FHIR data do not carry"))
+        for why in ("prolonged_cytopenia", "non_haematological_toxicity", "other"):
+            out[f"cycle2_postponed.{why}"] = Value(None, reason_if_differs=(
+                "no reason for a postponed cycle is recorded in the FHIR data"))
     for _, row in g.patients.iterrows():
         pp = row.get("paper_patient")
         if pp is None or pd.isna(pp):
