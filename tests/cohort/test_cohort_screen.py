@@ -75,6 +75,61 @@ t2_before.cbc(at(d(-400)), plt=60)
 t2_eie = mets("not_screened_entered_in_error")
 t2_eie.lab("hgb", 6.1, at(d()), low=12.0, status="entered-in-error")
 
+# chemotherapy the screen must see (issue 11 §3b): an order (MedicationRequest) of a clinical
+# drug whose RxNorm code is no ingredient (matched by the ingredient's name in its display), a
+# drug named only in text, a combined chemo-radiotherapy procedure; a cancelled order does not count
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def order(ch: Chart, when: str, coding: dict | None, text: str | None = None,
+          status: str = "stopped", intent: str = "order") -> str:
+    concept = {"coding": [coding]} if coding else {}
+    if text:
+        concept["text"] = text
+    return ch.add({"resourceType": "MedicationRequest", "id": ch._id("mr"), "status": status,
+                   "intent": intent, "medicationCodeableConcept": concept,
+                   "subject": ch.subject, "authoredOn": when})
+
+
+t2_cis = mets("excluded_cisplatin_order")
+order(t2_cis, d(-7), {"system": RX, "code": "1736854", "display": "Cisplatin 50 MG Injection"})
+t2_cis.cbc(at(d()), plt=60)
+t2_text = mets("excluded_pemetrexed_text_only")
+order(t2_text, d(-7), None, text="Pemetrexed 500 mg/m2 IV")
+t2_text.cbc(at(d()), plt=60)
+t2_cancelled = mets("tier2_cancelled_order")
+order(t2_cancelled, d(-7), {"system": RX, "code": "1736854", "display": "Cisplatin 50 MG Injection"},
+      status="cancelled")
+t2_cancelled.cbc(at(d()), plt=60)
+t2_plan = mets("tier2_planned_not_ordered")
+order(t2_plan, d(-7), {"system": RX, "code": "1736854", "display": "Cisplatin 50 MG Injection"},
+      intent="plan")
+t2_plan.cbc(at(d()), plt=60)
+t2_proc = mets("excluded_chemoradiation_procedure")
+t2_proc.add({"resourceType": "Procedure", "id": t2_proc._id("pr"), "status": "completed",
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "703423002"}]},
+             "subject": t2_proc.subject, "performedPeriod": {"start": at(d(-5)), "end": at(d(-5))}})
+t2_proc.cbc(at(d()), plt=60)
+t2_palbo = mets("excluded_palbociclib_atc")
+t2_palbo.add({"resourceType": "MedicationAdministration", "id": t2_palbo._id("ma"),
+              "status": "completed",
+              "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc",
+                                                        "code": "L01EF01"}]},
+              "subject": t2_palbo.subject, "effectiveDateTime": at(d(-3))})
+t2_palbo.cbc(at(d()), plt=60)
+
+# tier 2 checks alternative causes as tier 1 does: a leukaemia and a marrow transplant
+t2_leuk = mets("excluded_tier2_leukaemia")
+t2_leuk.condition(("http://snomed.info/sct", "93143009"), onset=d(-100))
+t2_leuk.cbc(at(d()), plt=60)
+t2_bmt = mets("excluded_tier2_marrow_transplant")
+t2_bmt.condition((ICD10CM, "Z94.81"), onset=d(-100))
+t2_bmt.cbc(at(d()), plt=60)
+# supporting codes are named in the reasons, never taken as proof
+t2_support = mets("tier2_with_myelophthisis")
+t2_support.condition((ICD10CM, "D61.82"), onset=d(-10))
+t2_support.cbc(at(d()), plt=60)
+
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
@@ -145,7 +200,9 @@ def test_ranks_put_tier_1_before_tier_2_before_exclusions(screen):
     order = list(screen.screen.tier)
     assert order == sorted(order, key={"1": 0, "2": 1, "excluded": 2}.get)
     assert list(screen.screen["rank"]) == list(range(1, len(order) + 1))
-    assert screen.counts == {"1": 1, "2": 4, "excluded": 2}
+    # tier 2: 4 original + cancelled order, planned order, myelophthisis; excluded: 2 original +
+    # cisplatin order, pemetrexed text, chemo-radiation, palbociclib, leukaemia, transplant
+    assert screen.counts == {"1": 1, "2": 7, "excluded": 8}
 
 
 def test_the_screen_is_left_in_the_database_with_its_parameters(db):
@@ -223,3 +280,54 @@ def test_the_screen_reuses_an_up_to_date_cohort_and_rebuilds_after_a_new_load(tm
     again = run_screen(con, {"smear_window_days": 7})
     assert not any("reused" in n for n in again.notes)
     assert again.cohort.counts["patients"] == 2
+
+
+def test_chemotherapy_orders_procedures_and_text_explain_a_cytopenia_naming_the_source(screen):
+    t = tiers(screen)
+    cis = reasons(screen, "excluded_cisplatin_order")
+    assert t["excluded_cisplatin_order"] == "excluded"
+    assert ("(here cisplatin 7 days before, from a MedicationRequest, matched by ingredient "
+            "name in display)") in cis
+    assert t["excluded_pemetrexed_text_only"] == "excluded"
+    assert "from a MedicationRequest, matched by ingredient name in text" in \
+        reasons(screen, "excluded_pemetrexed_text_only")
+    assert t["excluded_chemoradiation_procedure"] == "excluded"
+    assert "5 days before, from a Procedure, matched by code" in \
+        reasons(screen, "excluded_chemoradiation_procedure")
+    assert t["excluded_palbociclib_atc"] == "excluded"
+    assert "from a MedicationAdministration, matched by code" in \
+        reasons(screen, "excluded_palbociclib_atc")
+
+
+def test_cancelled_or_only_planned_orders_are_no_exposure(screen):
+    assert tiers(screen)["tier2_cancelled_order"] == "2"
+    assert tiers(screen)["tier2_planned_not_ordered"] == "2"
+
+
+def test_screen_chemo_says_which_resource_and_match_each_exposure_came_from(db, screen):
+    rows = db.execute("SELECT p.patient_id, c.source_type, c.matched_by, c.drug "
+                      "FROM bmc_screen_chemo c JOIN bmc_patient p USING (patient_key)").fetchall()
+    got = {(pid.replace("-", "_"), src, how, drug) for pid, src, how, drug in rows}
+    assert ("excluded_cisplatin_order", "MedicationRequest", "ingredient name in display",
+            "cisplatin") in got
+    assert ("excluded_pemetrexed_text_only", "MedicationRequest", "ingredient name in text",
+            "pemetrexed") in got
+    assert not any(p in ("tier2_cancelled_order", "tier2_planned_not_ordered")
+                   for p, *_ in got)
+
+
+def test_tier_2_checks_alternative_causes_as_tier_1_does(screen):
+    t = tiers(screen)
+    assert t["excluded_tier2_leukaemia"] == "excluded"
+    assert "an alternative cause is on record: 93143009 (alt_cause_haem_malignancy)" in \
+        reasons(screen, "excluded_tier2_leukaemia")
+    assert t["excluded_tier2_marrow_transplant"] == "excluded"
+    assert "Z94.81 (alt_cause_marrow_transplant)" in \
+        reasons(screen, "excluded_tier2_marrow_transplant")
+    assert "a blood smear is indicated" not in reasons(screen, "excluded_tier2_leukaemia")
+
+
+def test_supporting_marrow_codes_are_named_in_tier_2_reasons(screen):
+    assert tiers(screen)["tier2_with_myelophthisis"] == "2"
+    assert "supporting, not proof: coded myelophthisis (D61.82)" in \
+        reasons(screen, "tier2_with_myelophthisis")
