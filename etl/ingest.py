@@ -123,6 +123,19 @@ class Ingestor:
         stats.errors.append((self.load_id, loc.file, loc.line, loc.entry,
                              loc.resource_type, loc.resource_id, printable(reason)))
 
+    def validation_issues(self, rid: int, loc: Location, messages: list[str]) -> None:
+        """load_issue rows (kind 'validation') for a resource --validate found invalid but that
+        is loaded as it is: one per message ('element.path: rule'; never the value)."""
+        rows = []
+        for m in messages:
+            path, _, rule = m.partition(": ") if ": " in m else ("", "", m)
+            rows.append((self.load_id, rid, loc.file, loc.line, loc.entry, loc.resource_type,
+                         loc.resource_id, ".".join(x for x in (loc.resource_type, path) if x),
+                         "validation", f"invalid FHIR R4: {rule}"))
+        self.con.executemany(
+            f"INSERT INTO load_issue ({', '.join(findings.ISSUE_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(findings.ISSUE_COLUMNS))})", rows)
+
     def flush_errors(self, stats: FileStats) -> None:
         if stats.errors:
             self.con.executemany("INSERT INTO load_error VALUES (?, ?, ?, ?, ?, ?, ?)", stats.errors)

@@ -212,7 +212,7 @@ class Loader:
             offsets = np.empty(n + 1, dtype=np.int64)
             offsets[:n] = chunk.starts
             offsets[n] = chunk.ends[-1]
-            keep = self._validate_lines(sf, chunk, stats) if self.validator is not None else None
+            keep = self._validate_lines(sf, chunk, stats, rids) if self.validator is not None else None
             text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chunk.buf))
             table = pa.table({
                 "_rid": rids, "file_id": pa.array(np.full(n, file_id, dtype=np.int32)),
@@ -272,14 +272,15 @@ class Loader:
             del table, text  # release the (memory-mapped) line buffer before the next chunk
         return not saw_resource and other_bad == 0 and untyped_fhir == 0 and untyped_objects > 0
 
-    def _validate_lines(self, sf: SourceFile, chunk, stats: FileStats) -> np.ndarray:
+    def _validate_lines(self, sf: SourceFile, chunk, stats: FileStats, rids) -> None:
+        """--validate: a resource that fails is kept and its messages go to load_issue (kind
+        'validation'): a validator's false positive must not delete data. --strict rejects."""
         texts = [bytes(chunk.buf[s:e]) for s, e in zip(chunk.starts, chunk.ends, strict=True)]
-        keep = np.ones(len(texts), dtype=bool)
         for i, (rtype, rid, messages) in self.validator.check(texts):
-            keep[i] = False
-            self.ing.reject(stats, Location(sf.display, int(chunk.line_numbers[i]), None, rtype, rid),
-                            "invalid FHIR R4: " + "; ".join(messages))
-        return keep
+            loc = Location(sf.display, int(chunk.line_numbers[i]), None, rtype, rid)
+            if self.options.strict:
+                self.ing.reject(stats, loc, "invalid FHIR R4: " + "; ".join(messages))
+            self.ing.validation_issues(int(rids[i]), loc, messages)
 
     def _deletions_from_header(self, rtype: str, file_id: int) -> None:
         cond = "r.resourceType = ? AND r.id IS NOT NULL"
@@ -346,17 +347,23 @@ class Loader:
         if dels:
             self.con.executemany("INSERT INTO deletion VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dels)
             self.result.deletions += len(dels)
+        failed: dict[str, dict[int, list[str]]] = {}  # --validate: kept, listed in load_issue
         if self.validator is not None:
             for rtype, items in list(groups.items()):
                 bad = dict((i, m) for i, (_, _, m) in self.validator.check([r.text for r in items]))
                 for i in sorted(bad):
-                    r = items[i]
-                    self.ing.reject(stats, Location(sf.display, line, r.entry, rtype, r.resource_id),
-                                    "invalid FHIR R4: " + "; ".join(bad[i]))
-                groups[rtype] = [r for i, r in enumerate(items) if i not in bad]
+                    if self.options.strict:
+                        r = items[i]
+                        self.ing.reject(stats, Location(sf.display, line, r.entry, rtype,
+                                                        r.resource_id),
+                                        "invalid FHIR R4: " + "; ".join(bad[i]))
+                failed[rtype] = bad
         for rtype, items in groups.items():
             self._pending.setdefault(rtype, []).extend(items)
             rids = self.ing.take_rids(len(items))  # now, so _rid keeps the load order
+            for i, messages in failed.get(rtype, {}).items():
+                self.ing.validation_issues(int(rids[i]), Location(
+                    sf.display, line, items[i].entry, rtype, items[i].resource_id), messages)
             self._pending_meta.setdefault(rtype, []).extend(
                 (file_id, line, int(rid)) for rid in rids)
             self._pending_bytes += sum(len(r.text) for r in items)

@@ -176,3 +176,45 @@ def test_an_empty_id_is_a_missing_id(tmp_path, rid, ok):
     assert r.loaded == (1 if ok else 0)
     assert q(db, "SELECT reason FROM load_error") == ([] if ok else [("resource without id",)])
     assert q(db, "SELECT count(*) FROM resource WHERE id = ''") == [(0,)]
+
+
+# -- --validate records findings, never deletes data (issue 10 item 8) --------------------------
+MASKED = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                         "valueCode": "masked"}]}
+
+
+def test_validate_keeps_a_patient_whose_gender_is_masked_with_data_absent_reason(tmp_path):
+    from etl.load import LoadOptions
+    pat = {"resourceType": "Patient", "id": "p1", "_gender": MASKED, "birthDate": "1950-01-02"}
+    db = tmp_path / "t.duckdb"
+    r = load(db, [write_ndjson(tmp_path / "Patient.ndjson", [pat])],
+             LoadOptions(validate=True, validate_workers=1))
+    assert r.loaded == 1 and r.rejected == 0 and r.issues == {}
+    assert q(db, "SELECT resource_key, gender FROM patient") == [("Patient/p1", None)]
+
+
+@pytest.mark.parametrize("bundle", [False, True])
+def test_validate_keeps_a_resource_that_fails_and_lists_the_messages(tmp_path, bundle):
+    from etl.load import LoadOptions
+    good = {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-02"}
+    bad = {"resourceType": "Patient", "id": "p2", "name": "Jane Roe"}  # name must be a list
+    f = (write_json(tmp_path / "b.json", {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": good}, {"resource": bad}]}) if bundle
+         else write_ndjson(tmp_path / "Patient.ndjson", [good, bad]))
+    db = tmp_path / "t.duckdb"
+    r = load(db, [f], LoadOptions(validate=True, validate_workers=1))
+    assert r.by_type["Patient"]["current"] == 2 and r.rejected == 0 and r.issues == {"validation": 1}
+    assert q(db, "SELECT resource_key FROM patient ORDER BY 1") == [("Patient/p1",), ("Patient/p2",)]
+    assert q(db, "SELECT resource_id, path, kind, reason FROM load_issue") == [
+        ("p2", "Patient.name", "validation", "invalid FHIR R4: Input should be a valid list")]
+    assert "Roe" not in repr(q(db, "SELECT * FROM load_issue"))
+
+
+def test_validate_with_strict_rejects_the_load(tmp_path):
+    from etl.errors import LoadAborted
+    from etl.load import LoadOptions
+    bad = {"resourceType": "Patient", "id": "p2", "name": "Jane Roe"}
+    db = tmp_path / "t.duckdb"
+    with pytest.raises(LoadAborted, match="Patient/p2 .* line 1: invalid FHIR R4: name: Input"):
+        load(db, [write_ndjson(tmp_path / "Patient.ndjson", [bad])],
+             LoadOptions(validate=True, strict=True, validate_workers=1))
