@@ -294,7 +294,7 @@ def load(
 
             result = _on_spark(spark_master, spark_conf, lambda spark: load_lake(
                 spark, paths, db, overwrite=overwrite,
-                progress=lambda msg: err.print(f"load: {msg}", markup=False)))
+                progress=lambda msg: err.print(f"load: {msg}", markup=False)), db)
         else:
             if overwrite:
                 raise UsageError("--overwrite: Spark lakes only (a DuckDB load never replaces "
@@ -598,10 +598,13 @@ _ENGINE_HELP = ("duckdb (default; --db is a database file) | spark (--db is a Pa
                 "tables are stored there and reused while up to date).")
 
 
-def _on_spark(master: str, conf: list[str] | None, job):
-    """Run ``job(spark)`` in a Spark session started for this command and stopped after."""
+def _on_spark(master: str, conf: list[str] | None, job, lake: Path):
+    """Run ``job(spark)`` in a Spark session started for this command and stopped after;
+    the ``lake`` location is checked first (a URI lake is refused before a JVM starts)."""
+    from etl.spark.lakes import local_lake
     from etl.spark.session import parse_conf, spark_run
 
+    local_lake(lake)
     try:
         settings = parse_conf(conf)
     except ValueError as e:
@@ -624,7 +627,7 @@ def _on_engine(engine: str, db: Path, master: str, conf: list[str] | None, on_du
     work at once; only a job that must write opens it for writing."""
     _check_engine(engine)
     if engine == "spark":
-        return _on_spark(master, conf, on_spark)
+        return _on_spark(master, conf, on_spark, db)
     con = _open(db, read_only=True)
     try:
         if stale is None or not stale(con):
@@ -694,7 +697,7 @@ def report(
 
             _, written = _on_spark(spark_master, spark_conf, lambda spark: write_report_spark(
                 spark, db, out_dir, ids_file=ids, cutoff=cut, params=params,
-                progress=progress))
+                progress=progress), db)
         else:
             if uc.has_rows or uc.parameters:
                 from .definition import ensure_built

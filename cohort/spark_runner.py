@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from etl.export import MANIFEST, SHARD_COLUMN
+from etl.spark.lakes import local_lake, spark_uri
 from etl.spark.load import tidy
 from etl.spark.session import error_message
 
@@ -62,7 +63,7 @@ def register_export(spark, folder: str | Path) -> list[str]:
     """Register every table folder of a lake (and the ``bmc_*`` tables a Spark run stored
     there) as temporary views; returns their names. Views already registered from the same,
     unchanged lake in this application are kept."""
-    root = Path(folder)
+    root = local_lake(folder)
     if not (root / MANIFEST).is_file():
         raise DatabaseError(f"{folder}: not a Parquet export (no {MANIFEST}); with --engine "
                             f"spark, --db is a folder written by "
@@ -77,7 +78,7 @@ def register_export(spark, folder: str | Path) -> list[str]:
     current = (key, lake_fingerprint(root))
     if _LAKE_VIEWS.get(_app(spark)) != current:
         for name in names:
-            df = spark.read.parquet(str(root / name))
+            df = spark.read.parquet(spark_uri(root / name))
             if SHARD_COLUMN in df.columns:
                 df = df.drop(SHARD_COLUMN)
             df.createOrReplaceTempView(name)
@@ -87,7 +88,7 @@ def register_export(spark, folder: str | Path) -> list[str]:
     text = (root / BUILD_MANIFEST).read_text(encoding="utf-8") if built else ""
     if stored and _STORED_VIEWS.get(_app(spark)) != (key, text):
         for table in stored:
-            spark.read.parquet(str(root / table)).createOrReplaceTempView(table)
+            spark.read.parquet(spark_uri(root / table)).createOrReplaceTempView(table)
         _STORED_VIEWS[_app(spark)] = (key, text)
     return names + stored
 
@@ -277,7 +278,7 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
     ``bmc_parameter`` into the lake, then ``_cohort.json`` listing the tables of ``groups``;
     re-register the views on the written files. Returns notes for the user (why nothing was
     stored, when the lake is read-only)."""
-    root = Path(folder)
+    root = local_lake(folder)
     if not os.access(root, os.W_OK):
         return [f"{folder} is not writable: the bmc_* tables were not stored in the lake "
                 f"(they lived in this Spark session only)"]
@@ -290,7 +291,7 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
     def write(table: str) -> None:
         tmp = root / f".{table}.writing"
         shutil.rmtree(tmp, ignore_errors=True)
-        spark.table(table).coalesce(STORE_FILES).write.parquet(str(tmp))
+        spark.table(table).coalesce(STORE_FILES).write.parquet(spark_uri(tmp))
         tidy(tmp)
 
     written = [*_group_tables(new or groups), "bmc_parameter"]
@@ -300,7 +301,7 @@ def store_tables(spark, folder: str | Path, values: Mapping[str, Any],
         target = root / table
         shutil.rmtree(target, ignore_errors=True)
         (root / f".{table}.writing").rename(target)
-        spark.read.parquet(str(target)).createOrReplaceTempView(table)
+        spark.read.parquet(spark_uri(target)).createOrReplaceTempView(table)
     text = json.dumps({
         "format": "bmc-cohort spark tables 1",
         "fingerprint": lake_fingerprint(root),

@@ -80,6 +80,7 @@ from etl.sources import (
 )
 from etl.store import quote_ident
 
+from .lakes import local_lake
 from .session import error_message
 from .views import read_schema, view_settings, view_sql
 
@@ -281,7 +282,7 @@ def load_lake(spark, paths: Sequence[str | Path], out: str | Path, *, overwrite:
     """
     started = time.perf_counter()
     started_wall = dt.datetime.now(dt.UTC)
-    out = Path(out).absolute()
+    out = local_lake(out)
     _check_out(out, overwrite)
     disc = discover(paths)
     if not disc.files:

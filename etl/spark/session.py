@@ -1,9 +1,12 @@
 """Start (or reuse) a Spark session for bmc-cohort: loopback only, UTC, nothing downloaded.
 
 pyspark is an optional extra (``pip install '.[spark]'``) and needs a Java 17+ runtime; both
-are checked here with a message that says what to install. The session binds the driver to
-127.0.0.1, uses no Spark packages (no ``spark.jars.packages``: nothing is fetched at run time),
-runs in UTC and keeps the shuffle small unless the caller's settings say otherwise.
+are checked here with a message that says what to install. A ``local[...]`` session binds the
+driver to 127.0.0.1; on a cluster master the driver binds as Spark chooses (executors on other
+hosts must reach it). No Spark packages are used (no ``spark.jars.packages``: nothing is
+fetched at run time), sessions run in UTC and keep the shuffle small unless the caller's
+settings say otherwise. Spark Connect (``sc://``) is refused: the loader needs a classic
+session (``sparkContext``, RDD partition counts, ``localCheckpoint``).
 """
 from __future__ import annotations
 
@@ -26,8 +29,6 @@ class SparkUnavailable(EtlError):
 #: Settings every bmc session gets (a caller's ``conf`` wins over them).
 DEFAULT_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
@@ -38,6 +39,26 @@ DEFAULT_CONF: dict[str, str] = {
                                      + str(Path(__file__).with_name("log4j2.properties")),
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
+
+#: Added for ``local[...]`` masters only: a driver on loopback is unreachable from other hosts.
+LOOPBACK_CONF: dict[str, str] = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+
+
+def is_local_master(master: str) -> bool:
+    """``local``, ``local[4]``, ``local[*]``, ``local[2,3]``: Spark inside this process."""
+    return master == "local" or master.startswith("local[")
+
+
+def check_master(master: str) -> None:
+    """Refuse masters bmc cannot run on, before any JVM starts."""
+    if master.startswith("sc://"):
+        raise SparkUnavailable(
+            f"{master}: Spark Connect is not supported (bmc needs a classic Spark session); "
+            f"use a cluster master (spark://host:7077, yarn, k8s://...) or, inside an existing "
+            f"session, the library entry load_lake(spark, ...) (docs/spark.md)")
 
 
 def java_version() -> str | None:
@@ -68,14 +89,22 @@ def check_available() -> None:
                                "openjdk-17-jre-headless) or set JAVA_HOME")
 
 
+def session_settings(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings a session on ``master`` starts with: :data:`DEFAULT_CONF`, the loopback
+    binding for ``local[...]`` only, then the caller's ``conf`` (which wins)."""
+    loopback = LOOPBACK_CONF if is_local_master(master) else {}
+    return {**DEFAULT_CONF, **loopback, **(conf or {})}
+
+
 def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = None,
                   app_name: str = "bmc-cohort"):
     """A SparkSession on ``master`` with :data:`DEFAULT_CONF` plus ``conf``."""
+    check_master(master)
     check_available()
     from pyspark.sql import SparkSession
 
-    settings = {**DEFAULT_CONF, **(conf or {})}
-    if master.startswith("local"):
+    settings = session_settings(master, conf)
+    if is_local_master(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
@@ -124,6 +153,7 @@ def spark_run(master: str = "local[*]", conf: Mapping[str, str] | None = None):
     check_available()
     from pyspark.sql import SparkSession
 
+    check_master(master)
     active = SparkSession.getActiveSession()
     spark = active or spark_session(master, conf)
     try:

@@ -38,3 +38,26 @@ def test_a_failing_value_is_not_repeated_in_the_message():
     shown = error_message(failure)
     assert "Jane" not in shown
     assert shown.startswith("[CAST_INVALID_INPUT] The value '...' of the type")
+
+
+def test_only_a_local_master_binds_the_driver_to_loopback():
+    from etl.spark.session import session_settings
+
+    for local in ("local", "local[2]", "local[*]"):
+        assert session_settings(local)["spark.driver.bindAddress"] == "127.0.0.1"
+    for cluster in ("spark://10.1.2.3:7077", "yarn", "k8s://https://api:6443"):
+        settings = session_settings(cluster)
+        assert "spark.driver.host" not in settings, cluster  # executors must reach the driver
+        assert "spark.driver.bindAddress" not in settings, cluster
+    assert session_settings("yarn", {"spark.driver.host": "10.0.0.5"})[
+        "spark.driver.host"] == "10.0.0.5"
+
+
+def test_spark_connect_is_refused_before_any_jvm_starts(monkeypatch):
+    def no_jvm():
+        raise AssertionError("check_available ran: a JVM could have started")
+
+    monkeypatch.setattr(session_mod, "check_available", no_jvm)
+    with pytest.raises(SparkUnavailable, match=r"^sc://host:15002: Spark Connect is not "
+                                               r"supported \(bmc needs a classic Spark session\)"):
+        session_mod.spark_session("sc://host:15002")
