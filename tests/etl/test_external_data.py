@@ -70,11 +70,13 @@ def test_export_logs_are_reported_as_non_resource_files(loaded):
     assert [Path(f).name for f in r.non_resource_files] == ["log.ndjson"]
 
 
-def test_restated_patients_supersede_their_first_version(loaded):
+def test_patients_restated_byte_for_byte_are_duplicates_not_new_versions(loaded):
+    """Patient_2.ndjson repeats three lines of Patient.ndjson exactly, at other positions:
+    the same content wherever a line sits is a duplicate (issue 10, item 7)."""
     db, _ = loaded["synthea-pathling-server-import"]
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT count(*) FROM resource WHERE resource_type = 'Patient' "
-                       "AND status = 'superseded'").fetchall() == [(3,)]
+    assert con.execute("SELECT status, count(*) FROM resource WHERE resource_type = 'Patient' "
+                       "AND status <> 'current' GROUP BY 1").fetchall() == [("duplicate", 3)]
     con.close()
 
 
