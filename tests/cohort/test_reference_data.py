@@ -14,7 +14,7 @@ import pytest
 from cohort.errors import ReferenceDataError
 from cohort.parameters import BY_NAME, PARAMETERS, defaults
 from cohort.paths import queries_dir
-from cohort.reference import REFERENCE_FILES, load_reference, read_reference, unit_key
+from cohort.reference import REFERENCE_FILES, code_key, load_reference, read_reference, unit_key
 from cohort.runner import stages
 
 REF = {spec.file: read_reference(spec) for spec in REFERENCE_FILES}
@@ -222,3 +222,64 @@ def test_stage_tables_are_the_documented_ones():
         assert t in tables
     assert len(tables) == len(set(tables))
     assert Path(queries_dir(), "bmc").is_dir()
+
+
+# --- the files built from ../shared/clinical/codesets -----------------------------------------------
+def _builder():
+    import importlib.util
+
+    path = queries_dir() / "reference" / "build_from_codesets.py"
+    spec = importlib.util.spec_from_file_location("build_from_codesets", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_committed_code_lists_are_what_the_build_writes_from_the_sourced_lists(shared, tmp_path):
+    _builder().build(shared / "clinical" / "codesets", tmp_path)
+    for name in ("valuesets.csv", "lab_codes.csv", "drug_names.csv"):
+        assert (tmp_path / name).read_text() == (queries_dir() / "reference" / name).read_text(), name
+
+
+def test_a_flagged_row_without_a_decision_stops_the_build_naming_it(shared, tmp_path):
+    src = shared / "clinical" / "codesets"
+    for f in src.glob("*.csv"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    with (tmp_path / "mds.csv").open("a") as fh:
+        fh.write("http://snomed.info/sct,999999999,Made-up flagged row,test,FLAG: needs review\n")
+    mod = _builder()
+    with pytest.raises(mod.BuildError, match=r"mds\.csv line \d+: FLAG: row "
+                                             r"http://snomed.info/sct\|999999999 has no decision"):
+        mod.build(tmp_path, tmp_path)
+
+
+def test_every_flagged_row_of_the_sourced_lists_was_decided_and_excluded_rows_stay_out(shared):
+    import csv
+
+    decided = {(r["system"], r["code"]) for r in csv.DictReader(
+        (queries_dir() / "reference" / "sources" / "decisions.csv").open(encoding="utf-8"))}
+    codesets = shared / "clinical" / "codesets"
+    dotted = {r["system"] for r in REF["code_systems.csv"] if r["strip_dots"]}
+    in_use = {(r["system"], code_key(r["system"], r["code"], dotted), r["match"])
+              for r in REF["valuesets.csv"]} | {
+        (r["system"], r["code"], "exact") for r in REF["lab_codes.csv"]}
+    for f in codesets.glob("*.csv"):
+        for r in csv.DictReader(f.open(encoding="utf-8")):
+            if "FLAG:" in r["how_obtained"] and f.name != "review_excluded.csv":
+                assert (r["system"], r["code"]) in decided, (f.name, r["code"])
+    kept_anyway = {("http://loinc.org", "771-6")}  # CODES.md §4.1; see reference/README.md
+    for r in csv.DictReader((codesets / "review_excluded.csv").open(encoding="utf-8")):
+        k = code_key(r["system"], r["code"], dotted)
+        if (r["system"], r["code"]) not in kept_anyway:
+            assert (r["system"], k, "exact") not in in_use, r["code"]
+
+
+def test_value_sets_keep_their_sources_and_the_supporting_marrow_codes_apart():
+    rows = REF["valuesets.csv"]
+    proof = {(r["system"], r["code"]) for r in rows if r["valueset"] == "marrow_metastasis"}
+    assert proof == {("http://hl7.org/fhir/sid/icd-10-cm", "C79.52"),
+                     ("http://snomed.info/sct", "94217008")}
+    supporting = {r["code"] for r in rows
+                  if r["valueset"] in ("myelophthisis", "bone_or_marrow_metastasis")}
+    assert {"D61.82", "2694001", "284.2", "198.5", "C79.5"} <= supporting
+    assert all(r["source"] for r in rows)
