@@ -48,7 +48,11 @@ def timeline_svg(labs: pd.DataFrame, bands: pd.DataFrame, events: pd.DataFrame,
             fig = Figure(figsize=(9, 1.2))
             fig.text(0.5, 0.5, "no blood counts on file", ha="center", va="center")
             return _svg(fig)
-        fig = Figure(figsize=(11, 1.6 * len(analytes) + 0.8), layout="constrained")
+        height = 1.6 * len(analytes) + 0.9
+        fig = Figure(figsize=(11, height))
+        # fixed margins (a constrained layout costs seconds per page on a busy machine)
+        fig.subplots_adjust(left=0.08, right=0.99, bottom=0.45 / height,
+                            top=1 - 0.75 / height, hspace=0.12)
         axes = fig.subplots(len(analytes), 1, sharex=True, squeeze=False)[:, 0]
         dates_all = pd.to_datetime(labs.date)
         for ax, analyte in zip(axes, analytes, strict=True):
@@ -72,7 +76,7 @@ def timeline_svg(labs: pd.DataFrame, bands: pd.DataFrame, events: pd.DataFrame,
         axes[-1].xaxis.set_major_locator(locator)
         axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
         axes[0].set_xlim(*_xlim(dates_all, events, index_date))
-        fig.legend(handles=_legend(bands), loc="outside upper center", ncols=5, fontsize=7,
+        fig.legend(handles=_legend(bands), loc="upper center", ncols=5, fontsize=7,
                    frameon=False)
         return _svg(fig)
 
