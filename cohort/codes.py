@@ -54,21 +54,18 @@ _CODED = "codes_coded"
 
 @dataclass(frozen=True)
 class WordRule:
-    """One row of ``concept_words.csv``: a coding whose folded display or text has every word
-    of ``words`` and none of ``unless`` looks like ``concept``. A word ending in ``*`` matches
+    """One row of ``concept_words.csv``: a coding of one of ``sources`` (the tables the
+    definition reads the concept from) whose folded display or text has every word of
+    ``words`` and none of ``unless`` looks like ``concept``. A word ending in ``*`` matches
     the start of a word, any other word a whole word."""
 
     concept: str
     add_to: str
+    sources: tuple[str, ...]
     words: tuple[str, ...]
     unless: tuple[str, ...]
     decides: str
     line: int
-
-    @property
-    def is_lab(self) -> bool:
-        """A lab concept (added to lab_codes.csv, read from Observations)."""
-        return self.add_to.startswith("lab_codes.csv")
 
 
 def fold(text: str | None) -> list[str]:
@@ -94,7 +91,7 @@ def matches(rule: WordRule, words: list[str]) -> bool:
 def read_concept_words(path: Path | None = None) -> list[WordRule]:
     """The rules of ``queries/codes/concept_words.csv``, checked (header, fields, words)."""
     path = path or queries_dir() / "codes" / "concept_words.csv"
-    header = ["concept", "add_to", "words", "unless", "decides", "source"]
+    header = ["concept", "add_to", "sources", "words", "unless", "decides", "source"]
     rules = []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -105,12 +102,13 @@ def read_concept_words(path: Path | None = None) -> list[WordRule]:
                 raise ReferenceDataError(f"{path} line {n}: expected {len(header)} fields")
             words = tuple(" ".join(fold(w)) + ("*" if w.endswith("*") else "")
                           for w in row["words"].split())
-            if not row["concept"] or not words:
-                raise ReferenceDataError(f"{path} line {n}: concept and words must not be empty")
+            if not row["concept"] or not words or not row["sources"].split():
+                raise ReferenceDataError(f"{path} line {n}: concept, sources and words must "
+                                         f"not be empty")
             unless = tuple(" ".join(fold(w)) + ("*" if w.endswith("*") else "")
                            for w in row["unless"].split())
-            rules.append(WordRule(row["concept"], row["add_to"], words, unless,
-                                  row["decides"], n))
+            rules.append(WordRule(row["concept"], row["add_to"], tuple(row["sources"].split()),
+                                  words, unless, row["decides"], n))
     return rules
 
 
@@ -183,8 +181,7 @@ def classify(rows: pd.DataFrame, rules: list[WordRule], vocab: Vocabulary) -> pd
         if not mapped:
             words = fold(r.display) + fold(r.text)
             for rule in rules:
-                # lab codes are read from Observations only, value sets from everything else
-                if rule.is_lab != (r.source == "observation"):
+                if r.source not in rule.sources:  # a concept counts where the rules read it
                     continue
                 if rule.concept not in concepts and matches(rule, words):
                     concepts[rule.concept] = (f"display/text has {' + '.join(rule.words)} "

@@ -80,6 +80,14 @@ def db(tmp_path_factory):
     observation(a, LOINC, "718-7", "Hemoglobin [Mass/volume] in Blood", 9.0, "g/dL")
     observation(a, LOINC, "718-7", "Hemoglobin [Mass/volume] in Blood", 90, "mg")
     administration(a, "3002", "Alendronate (Fosamax)")                     # contradicts 3002
+    a.add({"resourceType": "DiagnosticReport", "id": "codes-a-dr1", "status": "final",
+           "subject": a.subject, "effectiveDateTime": at("2004-06-03"),
+           "code": {"coding": [{"system": LOCAL, "code": "BMBX",
+                                "display": "Bone marrow trephine biopsy report"}]}})
+    a.add({"resourceType": "Procedure", "id": "codes-a-pr1", "status": "completed",
+           "subject": a.subject, "performedDateTime": at("2004-06-03"),
+           "code": {"coding": [{"system": LOCAL, "code": "BMBX-P",
+                                "display": "Bone marrow biopsy"}]}})
     b = Chart("codes-b")
     coded_condition(b, SCT, "254837009", "Malignant neoplasm of breast (disorder)")
     administration(b, "3002", "cyclophosphamide")
@@ -145,6 +153,12 @@ def test_a_local_code_without_words_is_a_candidate_by_its_unit(table):
     assert r["units"] == "10*9/L (1)"
 
 
+def test_a_concept_is_a_candidate_only_where_the_rules_read_it(table):
+    report, procedure = row(table, "BMBX"), row(table, "BMBX-P")
+    assert (report["status"], report["candidate_for"]) == ("candidate", "marrow_report")
+    assert procedure["status"] == "unmapped"  # a biopsy done is not a report of its result
+
+
 def test_neither_words_nor_unit_leaves_a_code_unmapped(table):
     assert row(table, "GLU")["status"] == "unmapped"
     assert row(table, "4548-4")["status"] == "unmapped"     # HbA1c is not haemoglobin
@@ -180,7 +194,8 @@ def test_display_comparison(display, sourced, conflict):
 
 # -- words --------------------------------------------------------------------------------------
 def test_words_fold_british_spelling_and_stars_match_word_starts():
-    rule = WordRule("x", "valuesets.csv x", ("hemoly*", "anemi*"), ("carrier",), "", 2)
+    rule = WordRule("x", "valuesets.csv x", ("condition",), ("hemoly*", "anemi*"), ("carrier",),
+                    "", 2)
     assert fold("Haemolytic anaemia, NOS") == ["hemolytic", "anemia", "nos"]
     assert matches(rule, fold("Autoimmune haemolytic anaemia"))
     assert not matches(rule, fold("Haemolytic anaemia carrier"))
@@ -224,7 +239,7 @@ def test_bmc_codes_writes_csv_with_the_contract_columns_and_a_summary(db, tmp_pa
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert tuple(rows[0]) == CODES_COLUMNS
     n = {s: sum(r["status"] == s for r in rows) for s in ("mapped", "candidate", "unmapped")}
-    assert (f"codes: {len(rows)} codings (mapped {n['mapped']}, candidate 3, unmapped "
+    assert (f"codes: {len(rows)} codings (mapped {n['mapped']}, candidate 4, unmapped "
             f"{n['unmapped']}); display conflicts 1; mapped lab codes with unconvertible units "
             f"1") in res.stderr
     assert "warning: 1 unmapped code(s) in the data look like breast_cancer, which decides " \
