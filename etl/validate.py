@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 import typing
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -104,14 +106,29 @@ def check_batch(texts: list[bytes]) -> list[tuple[int, tuple]]:
     return out
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave as soon as the loader that started this worker is gone.
+
+    A killed loader (SIGKILL, SIGTERM, a closed terminal) runs no clean-up, and pool workers
+    waiting on their queue would otherwise outlive it; a daemon thread watches the parent.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="bmc-parent-watch").start()
+
+
 class Validator:
     """A process pool validating batches of resource texts."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
         # spawn, not fork: the parent holds a multi-threaded DuckDB connection
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) \
-            if self.workers > 1 else None
+        self.pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent, initargs=(os.getpid(),)) if self.workers > 1 else None
 
     def check(self, texts: list[bytes]) -> list[tuple[int, tuple]]:
         """(index, (type, id, messages)) for every invalid text, in order."""
