@@ -268,11 +268,13 @@ def _missing_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [t for t in INVENTORY_TABLES if t not in have]
 
 
-def inventory_rows(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None
-                   ) -> pd.DataFrame:
+def inventory_rows(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None, *,
+                   built: bool = False) -> pd.DataFrame:
     """The rows of ``inventory.sql`` on a loaded database (read-only is enough): the reference
     tables (with the user's rows) and the definition's coded rows are TEMP tables, dropped
-    afterwards, so the database and later cohort runs on this connection see nothing of them."""
+    afterwards, so the database and later cohort runs on this connection see nothing of them.
+    With ``built``, the coded rows are the ``bmc_coded`` table the cohort just built with the
+    same codes (not computed again)."""
     from .errors import DatabaseError
 
     missing = _missing_tables(con)
@@ -284,7 +286,8 @@ def inventory_rows(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = Non
     temps = [spec.table for spec in REFERENCE_FILES] + [_CODED]
     try:
         load_reference(con, extra=codes.rows if codes else None, temp=True)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CODED} AS\n{coded.sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CODED} AS\n"
+                    + ("SELECT system, code, valueset FROM main.bmc_coded" if built else coded.sql))
         return con.execute(sql).df()
     except duckdb.Error as e:
         raise QueryError(f"queries/codes/inventory.sql: {str(e).splitlines()[0]}") from None
@@ -293,8 +296,10 @@ def inventory_rows(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = Non
             con.execute(f"DROP TABLE IF EXISTS temp.main.{t}")
 
 
-def code_inventory(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None
-                   ) -> CodeInventory:
-    """`bmc codes`: every coding in the database, mapped, candidate or unmapped."""
+def code_inventory(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None, *,
+                   built: bool = False) -> CodeInventory:
+    """`bmc codes`: every coding in the database, mapped, candidate or unmapped (``built``:
+    see :func:`inventory_rows`)."""
     rules = read_concept_words()
-    return CodeInventory(classify(inventory_rows(con, codes), rules, read_vocabulary()), rules)
+    return CodeInventory(classify(inventory_rows(con, codes, built=built), rules,
+                                  read_vocabulary()), rules)

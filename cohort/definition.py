@@ -212,10 +212,11 @@ def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | Non
 def unread_code_warnings(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None
                          ) -> list[str]:
     """Warnings for the funnel: codes in the data that look like a concept a rule decides on
-    (breast cancer, haemoglobin, ...) but that no code list maps (see :mod:`cohort.codes`)."""
+    (breast cancer, haemoglobin, ...) but that no code list maps (see :mod:`cohort.codes`).
+    Reads the ``bmc_coded`` table just built or found up to date with the same codes."""
     from .codes import code_inventory
 
-    return code_inventory(con, codes).rule_warnings()
+    return code_inventory(con, codes, built=True).rule_warnings()
 
 
 def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | None = None,
