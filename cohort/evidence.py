@@ -38,6 +38,27 @@ class EvidenceResult:
     ledger: pd.DataFrame
 
 
+NOT_APPLICABLE = "not applicable"
+
+
+def rule_outcomes(rules: Mapping[str, Any]) -> dict[str, str]:
+    """'pass', 'FAIL' or 'not applicable (why)' per rule of one patient's ``bmc_patient_rule``
+    row. The SQL passes a rule it never had to apply (no nRBC-positive smear to check for
+    cytopenia; histology proof, which makes the smear rules moot): a reviewer must not read
+    that as evidence that was checked and found."""
+    out = {}
+    for rule in RULES:
+        name = rule.removeprefix("rule_")
+        why = None
+        if name in ("smear_cytopenia", "no_alt_cause") and rules.get("histology"):
+            why = "proven by histology/cytology"
+        elif name in ("smear_cytopenia", "no_alt_cause") and not rules.get("nrbc_positive"):
+            why = "no nRBC-positive result"
+        out[name] = (f"{NOT_APPLICABLE} ({why})" if why
+                     else "pass" if rules.get(rule) else "FAIL")
+    return out
+
+
 def evidence(con: duckdb.DuckDBPyConnection, patient_id: str,
              params: Mapping[str, Any] | None = None, codes: UserCodes | None = None
              ) -> EvidenceResult:

@@ -207,6 +207,33 @@ def breast_cancer_patients(engine: Engine) -> pd.DataFrame:
               .rename(columns={"onset_date": "first_onset"}))
 
 
+@dataclass(frozen=True)
+class DataOverview:
+    """What the database holds for the definition, so a report on an export without a BMC
+    case can say why in plain words: the attrition funnel (``bmc_funnel``), the blood counts
+    the cohort kept (``bmc_lab``, patients in scope only) and the proving marrow reports
+    (``bmc_histology``)."""
+
+    funnel: pd.DataFrame
+    blood_counts: int
+    marrow_reports: int
+
+    def step(self, rule: str) -> int:
+        """Patients left after funnel step ``rule`` ('population', 'breast_cancer', ...)."""
+        row = self.funnel[self.funnel["rule"] == rule]
+        return int(row["patients"].iloc[0]) if len(row) else 0
+
+
+def data_overview(engine: Engine) -> DataOverview:
+    """The funnel and the sizes of the cohort's lab and marrow-report tables."""
+    from ..definition import FUNNEL_SQL
+
+    sizes = engine.query("SELECT (SELECT count(*) FROM bmc_lab) AS blood_counts, "
+                         "(SELECT count(*) FROM bmc_histology) AS marrow_reports")
+    return DataOverview(engine.query(FUNNEL_SQL), int(sizes["blood_counts"].iloc[0]),
+                        int(sizes["marrow_reports"].iloc[0]))
+
+
 def read_found_cohort(engine: Engine, table: str = "bmc_cohort") -> pd.DataFrame:
     """The cohort the tool found: ``patient_id``, ``index_date``, ``route`` from ``table``.
 

@@ -24,6 +24,7 @@ from .records import (
     as_id,
     as_key,
     breast_cancer_patients,
+    data_overview,
     missing_cohort_tables,
     outside_scope,
     prepare,
@@ -33,7 +34,7 @@ from .records import (
 )
 from .report import Document, write_document
 from .sections import build_document
-from .verdicts import Verdict, verdicts
+from .verdicts import Verdict, tally, verdicts
 
 FOUND, LISTED = "found cohort", "paper's 22 as published"
 
@@ -137,10 +138,11 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
             notes.append(f"{len(ids.ids) - len(listed)} listed patient(s) have no documented BMC "
                          "date (no marrow report or marrow-metastasis Condition) or are not in "
                          "the database")
-        progress(f"analysing the {LISTED if numbers else 'listed patients'} ({len(listed)})")
-        groups[LISTED] = analyse_group(LISTED, rec, listed, regimens, cutoff)
+        if len(listed):
+            progress(f"analysing the {LISTED if numbers else 'listed patients'} ({len(listed)})")
+            groups[LISTED] = analyse_group(LISTED, rec, listed, regimens, cutoff)
     analysed = {k for g in groups.values() for k in g.patients["patient_key"]}
-    unseen = outside_scope(engine, analysed)
+    unseen = outside_scope(engine, analysed) if analysed else []
     if unseen:
         notes.append(f"{len(unseen)} analysed patient(s) are outside bmc_scope (no nRBC result, "
                      "bone/marrow metastasis or marrow report), so the cohort kept no blood "
@@ -148,6 +150,9 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
     progress("incidence among breast-cancer patients")
     bc = breast_cancer_patients(engine)
     inc = [incidence(label, g.patients["patient_key"], bc) for label, g in groups.items()]
+    if found is not None and FOUND not in groups:  # an empty cohort: 0 of N, said as such
+        inc.insert(0, incidence(FOUND, [], bc))
+    overview = data_overview(engine)
     progress("published vs reproduced")
     verdict_rows = {label: verdicts(g) for label, g in groups.items()}
     progress("figures")
@@ -164,10 +169,35 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
             figures[f"km_onset_{slug}"] = plots.km_png(
                 list(g.onset_logrank.groups),
                 f"OS from BMC, early (< 36 months) vs late onset - {label}")
-    doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes)
+    doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes, overview)
     progress("beyond the paper: exact intervals, Cox, medians, sensitivity of the definition")
     _add_beyond(doc, engine, groups, inc, truth)
     return ReportResult(doc, groups, verdict_rows, inc, cutoff)
+
+
+def report_summary(result: ReportResult) -> dict:
+    """The short account of a report (``bmc demo`` prints it as JSON): per analysed group its
+    size, median OS from BMC and the verdict counts; the incidence as 'k of N'; and, for a
+    database without any BMC case, a sentence saying so instead of numbers that are not there.
+    """
+    def median(g: GroupResult) -> dict | None:
+        km = g.km_bmc
+        if km is None:
+            return None
+        return {"months": None if km.median is None else round(km.median, 1),
+                "ci95": [None if x is None else round(x, 1) for x in km.median_ci]}
+
+    out: dict = {
+        "groups": {label: {"patients": g.n, "median_os_from_bmc": median(g),
+                           "published_vs_reproduced": tally(result.verdicts[label])}
+                   for label, g in result.groups.items()},
+        "incidence": {i.label: f"{i.cases} of {i.breast_cancer_patients}"
+                      for i in result.incidence},
+    }
+    if not result.groups:
+        out["message"] = ("no BMC case in this database: nothing to compare with the paper "
+                          "(the report shows the funnel and the incidence)")
+    return out
 
 
 def _add_beyond(doc: Document, engine: Engine, groups: dict[str, GroupResult],

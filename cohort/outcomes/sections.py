@@ -10,10 +10,12 @@ from . import survival
 from .analysis import GroupResult
 from .incidence import Incidence
 from .published import published_table
+from .records import DataOverview
 from .report import Document, Image, Section, Table
 from .verdicts import Verdict, tally
 
-MAIN = ("paper's 22 as published", "found cohort")
+FOUND_LABEL, LISTED_LABEL = "found cohort", "paper's 22 as published"
+MAIN = (LISTED_LABEL, FOUND_LABEL)
 
 
 def _na(df: pd.DataFrame) -> pd.DataFrame:
@@ -155,9 +157,79 @@ TREATMENT_COLUMNS = ("label", "regimen", "first_dose", "cycles", "postponed_cycl
                      "bleeding_grade")
 
 
+def _incidence_section(inc: list[Incidence]) -> Section:
+    return Section("Incidence", [Table("BMC cases among breast-cancer patients", pd.DataFrame([{
+        "group": i.label, "cases": i.cases, "breast-cancer patients": i.breast_cancer_patients,
+        "proportion": "NA" if i.proportion is None else f"{100 * i.proportion:.1f}%",
+        "95% CI (Wilson)": "NA" if i.ci is None else f"{100 * i.ci[0]:.1f}-{100 * i.ci[1]:.1f}%",
+        "cases without coded breast cancer": i.cases_without_breast_cancer,
+        "breast-cancer onsets": "NA" if i.first_year is None else f"{i.first_year}-{i.last_year}"}
+        for i in inc], columns=INCIDENCE_COLUMNS), csv="incidence")])
+
+
+INCIDENCE_COLUMNS = ("group", "cases", "breast-cancer patients", "proportion", "95% CI (Wilson)",
+                     "cases without coded breast cancer", "breast-cancer onsets")
+
+
+def data_sentences(overview: DataOverview | None, n_found: int | None) -> list[str]:
+    """What the database holds for the definition, in plain words: patients, breast cancer,
+    blood counts and marrow reports in scope, and the found cohort's size (None: not read)."""
+    if overview is None:
+        return []
+    pop, bc = overview.step("population"), overview.step("breast_cancer")
+    if pop == 0:
+        return ["The database holds no Patient resource, so there is nothing to analyse."]
+    out = [f"The database holds {pop} patient(s); {bc} of them have a breast-cancer Condition "
+           "(value set breast_cancer)."]
+    if bc == 0:
+        out.append("No patient has breast cancer coded with a code the definition knows, so "
+                   "no one can meet the BMC definition.")
+    if overview.blood_counts == 0:
+        out.append("No blood count (haemoglobin, platelets, leukocytes, nucleated red cells) of "
+                   "a patient in scope was found, so the smear-with-cytopenia route cannot find "
+                   "anyone.")
+    if overview.marrow_reports == 0:
+        out.append("No marrow biopsy or cytology report proves marrow involvement, so the "
+                   "histology route cannot find anyone.")
+    if n_found == 0:
+        out.append(f"The definition found no BMC case: 0 of {bc} breast-cancer patients. The "
+                   "funnel below shows where the patients left; the incidence is 0.")
+    return out
+
+
+def _funnel_section(overview: DataOverview) -> Section:
+    return Section("Cohort funnel", [Table(
+        "Patients left after each rule of the definition (bmc_funnel)",
+        overview.funnel[["step", "rule", "description", "patients", "excluded"]].pipe(_na),
+        csv="funnel")])
+
+
+def _no_case_document(inc: list[Incidence], cutoff: date | None, notes: list[str],
+                      overview: DataOverview | None) -> Document:
+    """The report of a database without any BMC case: why, the funnel and the incidence."""
+    words = data_sentences(overview, 0) or ["The definition found no BMC case."]
+    secs = [Section("No BMC case in this database", [
+        *words,
+        "Tables I and II, treatment, survival and the comparison with the paper's published "
+        "numbers need at least one patient, so they are not shown."])]
+    if overview is not None:
+        secs.append(_funnel_section(overview))
+    secs.append(_incidence_section(inc))
+    if notes:
+        secs.append(Section("Methods and caveats", list(notes)))
+    intro = ["Outcomes of the bone marrow carcinomatosis (BMC) case series (22 breast-cancer "
+             "patients, Anticancer Research 31:4025-4030, 2011) recomputed from the FHIR data "
+             "in the database: this database has no BMC case."]
+    return Document("BMC in breast cancer: published vs reproduced", intro, secs)
+
+
 def build_document(groups: dict[str, GroupResult], verdict_rows: dict[str, list[Verdict]],
                    inc: list[Incidence], figures: dict[str, bytes], cutoff: date | None,
-                   notes: list[str]) -> Document:
+                   notes: list[str], overview: DataOverview | None = None) -> Document:
+    """The report's sections; with no group to analyse (no BMC case found and no listed
+    patient with a BMC date), the plain-words account, the funnel and the incidence."""
+    if not groups:
+        return _no_case_document(inc, cutoff, notes, overview)
     order = _order(groups)
     main = order[0]
     intro = [
@@ -168,6 +240,7 @@ def build_document(groups: dict[str, GroupResult], verdict_rows: dict[str, list[
         "Censoring: " + (f"data cut-off {cutoff.isoformat()} (deaths after it are censored)."
                          if cutoff else "at each patient's last dated record (no cut-off given)."),
     ]
+    intro += data_sentences(overview, groups[FOUND_LABEL].n if FOUND_LABEL in groups else 0)
     secs: list[Section] = []
     t_all = tally(verdict_rows[main])
     t_cells = tally(verdict_rows[main], lambda v: v.key.startswith("table_"))
@@ -271,13 +344,9 @@ def build_document(groups: dict[str, GroupResult], verdict_rows: dict[str, list[
         surv.blocks.append(Table("Early (< 36 months from first diagnosis) vs late onset",
                                  pd.DataFrame(lr_rows), csv="logrank"))
     secs.append(surv)
-    secs.append(Section("Incidence", [Table("BMC cases among breast-cancer patients", pd.DataFrame([{
-        "group": i.label, "cases": i.cases, "breast-cancer patients": i.breast_cancer_patients,
-        "proportion": "NA" if i.proportion is None else f"{100 * i.proportion:.1f}%",
-        "95% CI (Wilson)": "NA" if i.ci is None else f"{100 * i.ci[0]:.1f}-{100 * i.ci[1]:.1f}%",
-        "cases without coded breast cancer": i.cases_without_breast_cancer,
-        "breast-cancer onsets": f"{i.first_year}-{i.last_year}"} for i in inc]),
-        csv="incidence")]))
+    secs.append(_incidence_section(inc))
+    if overview is not None:
+        secs.append(_funnel_section(overview))
     secs.append(Section("Table I and II cell by cell", [
         Table("Every published table cell with its verdict",
               _verdict_table(verdict_rows, order, cells=True), csv="table_cells_vs_published",

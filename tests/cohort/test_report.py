@@ -117,9 +117,9 @@ def test_demo_end_to_end(tmp_path):
     assert time.perf_counter() - started < 60
     summary = json.loads(res.stdout[res.stdout.index("{"):])
     assert summary["cohort"]["cohort"] > 0 and summary["cohort"]["patients"] > summary["cohort"]["cohort"]
-    listed = summary["median_os_from_bmc"]["paper's 22 as published"]
-    assert listed["months"] == pytest.approx(19.0, abs=0.05)
-    assert summary["published_vs_reproduced"]["reproduced"] > 400
+    listed = summary["groups"]["paper's 22 as published"]
+    assert listed["median_os_from_bmc"]["months"] == pytest.approx(19.0, abs=0.05)
+    assert listed["published_vs_reproduced"]["reproduced"] > 400
     html = Path(summary["report"])
     assert html == tmp_path / "report" / "report.html" and html.is_file()
     assert (tmp_path / "report" / "published_vs_reproduced.csv").is_file()
