@@ -93,6 +93,7 @@ def adjudicate(page, url: str, pid: str, verdict: str, note: str = "") -> None:
 
 def shot(page, name: str) -> None:
     if SHOTS:
+        page.wait_for_load_state("load")  # with its images
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
 
