@@ -221,3 +221,16 @@ def test_spark_refuses_code_rows_clearly(folder):
               folder / "codes.csv")
     assert res.exit_code == 2
     assert "error: --codes and code rows in bmc.toml work with --engine duckdb only" in res.stderr
+
+
+def test_report_with_codes_analyses_the_cohort_built_with_them(folder, tmp_path):
+    db = tmp_path / "report.duckdb"
+    db.write_bytes((folder / "bulk.duckdb").read_bytes())
+    res = run("report", "--db", db, "--out", tmp_path / "report", "--codes", folder / "codes.csv")
+    assert res.exit_code == 0, res.output
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT patient_id FROM bmc_cohort").fetchall() == [("local-anaemia",)]
+        assert con.execute("SELECT code FROM bmc_user_code").fetchall() == [("HB",)]
+    finally:
+        con.close()
