@@ -659,6 +659,9 @@ def report(
     truth: Annotated[Path | None, typer.Option(
         help="CSV patient_id,label (1/0): the report's sensitivity section adds sensitivity "
              "and PPV of each variant of the definition.")] = None,
+    sensitivity: Annotated[bool, typer.Option(
+        "--sensitivity", help="Add the definition's sensitivity section (the cohort rebuilt "
+                              "with one choice changed at a time; DuckDB only).")] = False,
     engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "duckdb",
     spark_master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")
                             ] = "local[*]",
@@ -708,7 +711,7 @@ def report(
                 finally:
                     con.close()
             _, written = write_report(db, out_dir, ids_file=ids, cutoff=cut, progress=progress,
-                                      truth_file=truth)
+                                      truth_file=truth, sensitivity=sensitivity)
     _record(counts={"files_written": len(written)}, inputs=[db] + ([ids] if ids else []),
             outputs=[str(written["html"])])
     err.print(f"report: {len(written)} files in {out_dir}")

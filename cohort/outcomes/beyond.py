@@ -162,8 +162,8 @@ def beyond_sections(groups: Mapping[str, GroupResult], inc: list[Incidence],
         sens.blocks += [
             f"The cohort rebuilt with each choice of the definition changed alone, the others at "
             f"their defaults ({len(sensitivity.table)} runs, {sensitivity.stage_builds} stage "
-            f"builds instead of {sensitivity.stage_builds_without_reuse} thanks to reuse, "
-            f"{sensitivity.seconds:.1f} s). `bmc sensitivity --db FILE` runs the full grid, "
+            f"builds instead of {sensitivity.stage_builds_without_reuse} thanks to reuse). "
+            "`bmc sensitivity --db FILE` runs the full grid, "
             "where choices can interact. " + sensitivity_note,
             Table("Cohort size, overlap with the default cohort"
                   + (", sensitivity/PPV against the truth labels" if sensitivity.with_truth

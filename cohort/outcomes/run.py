@@ -100,7 +100,8 @@ def _listed_group(ids: IdList, rec) -> pd.DataFrame:
 def build_report(engine: Engine, *, ids: IdList | None = None,
                  cutoff: date | None = None, found: pd.DataFrame | None = None,
                  progress: Callable[[str], None] = lambda _: None,
-                 truth: Mapping[str, bool] | None = None) -> ReportResult:
+                 truth: Mapping[str, bool] | None = None,
+                 sensitivity: bool = False) -> ReportResult:
     """Analyse the found cohort (table ``bmc_cohort`` unless ``found`` is given) and, with
     ``ids``, the listed patients; return the report document and the results.
 
@@ -171,7 +172,7 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
                 f"OS from BMC, early (< 36 months) vs late onset - {label}")
     doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes, overview)
     progress("beyond the paper: exact intervals, Cox, medians, sensitivity of the definition")
-    _add_beyond(doc, engine, groups, inc, truth)
+    _add_beyond(doc, engine, groups, inc, truth, sensitivity)
     return ReportResult(doc, groups, verdict_rows, inc, cutoff)
 
 
@@ -201,16 +202,21 @@ def report_summary(result: ReportResult) -> dict:
 
 
 def _add_beyond(doc: Document, engine: Engine, groups: dict[str, GroupResult],
-                inc: list[Incidence], truth: Mapping[str, bool] | None) -> None:
+                inc: list[Incidence], truth: Mapping[str, bool] | None,
+                sensitivity: bool) -> None:
     """Insert the "Beyond the paper" sections before "Methods and caveats". The sensitivity
-    runs on DuckDB only (TEMP tables on the report's connection; ``bmc sensitivity`` has the
-    full grid); it varies one choice at a time to keep the report fast."""
+    of the definition is run only when asked (``bmc report --sensitivity``) and on DuckDB
+    only (TEMP tables on the report's connection; ``bmc sensitivity`` has the full grid), so
+    the default report stays the same on both engines; it varies one choice at a time."""
     from .beyond import beyond_sections
     from .records import built_parameters
     from .sensitivity import run_sensitivity
 
     sens, why = None, ""
-    if engine.name == "duckdb":
+    if not sensitivity:
+        why = ("Not run: `bmc report --sensitivity` adds it (DuckDB), `bmc sensitivity --db "
+               "FILE` runs the full grid.")
+    elif engine.name == "duckdb":
         sens = run_sensitivity(engine.con, truth=truth,  # type: ignore[attr-defined]
                                base=built_parameters(engine), design="one-at-a-time")
         if truth is None:
@@ -225,7 +231,8 @@ def _add_beyond(doc: Document, engine: Engine, groups: dict[str, GroupResult],
 def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
                  cutoff: date | None = None,
                  progress: Callable[[str], None] = lambda _: None,
-                 truth_file: Path | None = None) -> tuple[ReportResult, dict]:
+                 truth_file: Path | None = None,
+                 sensitivity: bool = False) -> tuple[ReportResult, dict]:
     """Open ``db`` read-only, build the report and write it into ``out_dir``.
 
     The report reads the cohort's tables (blood counts and grades of ``bmc_lab`` /
@@ -254,7 +261,7 @@ def write_report(db: Path, out_dir: Path, *, ids_file: Path | None = None,
     con = open_database(db, read_only=True)
     try:
         result = build_report(DuckDBEngine(con), ids=ids, cutoff=cutoff, progress=progress,
-                              truth=truth)
+                              truth=truth, sensitivity=sensitivity)
     finally:
         con.close()
     progress(f"writing {out_dir}")

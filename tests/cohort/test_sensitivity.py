@@ -160,3 +160,26 @@ def test_cli_usage_errors(db, tmp_path):
     assert r.exit_code == 2 and "no such file" in r.stderr
     r = CliRunner().invoke(app, ["sensitivity", "--db", str(db), "--param", "smear_window=3"])
     assert r.exit_code == 2 and "unknown parameter 'smear_window'" in r.stderr
+
+
+def test_report_adds_the_section_only_when_asked(db, tmp_path):
+    from cohort.outcomes.run import write_report
+
+    con = open_database(db)
+    try:
+        build_cohort(con)
+    finally:
+        con.close()
+    _, plain = write_report(db, tmp_path / "plain")
+    assert "sensitivity.csv" not in plain
+    assert "`bmc report --sensitivity` adds it" in plain["markdown"].read_text()
+    _, asked = write_report(db, tmp_path / "asked", truth_file=TRUTH, sensitivity=True)
+    with asked["sensitivity.csv"].open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    default = next(r for r in rows if r["variant"] == "default")
+    truth = check(open_database(db, read_only=True), TRUTH)
+    assert (int(default["cohort"]), default["sensitivity"]) == (
+        truth.tp + truth.fp, f"{truth.sensitivity:.3f}")
+    assert {r["variant"] for r in rows} >= {"smear_window_days=0", "exclude_alt_causes=false",
+                                           "cytopenia_min_grade=2"}
+    assert "sensitivity.png" in asked
