@@ -106,8 +106,10 @@ class UserCodes:
         out = []
         for file, rows in self.rows.items():
             for where, row in rows:
-                path, _, line = where.rpartition(" line ")
-                out.append({"reference": file, "file": path, "line": int(line),
+                path, sep, line = where.rpartition(" line ")
+                if not (sep and line.isdigit()):  # a TOML row whose line was not found
+                    path, line = where, ""
+                out.append({"reference": file, "file": path, "line": int(line) if line else None,
                             "concept": row.get("valueset") or row.get("analyte"),
                             "system": row.get("system"), "code": row.get("code"),
                             "unit": row.get("unit"), "display": row.get("display"),

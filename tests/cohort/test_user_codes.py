@@ -234,3 +234,12 @@ def test_report_with_codes_analyses_the_cohort_built_with_them(folder, tmp_path)
         assert con.execute("SELECT code FROM bmc_user_code").fetchall() == [("HB",)]
     finally:
         con.close()
+
+
+def test_rows_written_as_an_inline_array_are_recorded_by_their_entry_number(tmp_path):
+    cfg = tmp_path / "bmc.toml"
+    cfg.write_text(f'lab_codes = [{{analyte = "hgb", system = "{LOCAL}", code = "HB", '
+                   f'display = "Hb", source = "catalogue", confidence = ""}}]\n', encoding="utf-8")
+    (added,) = collect(config=cfg).added()
+    assert (added["file"], added["line"], added["code"]) == (f"{cfg} [[lab_codes]] row 1", None,
+                                                             "HB")
