@@ -199,22 +199,24 @@ def test_a_crash_mid_load_rolls_everything_back(tmp_path, monkeypatch):
     assert q(db, "SELECT count(*) FROM source_file") == [(1,)]
 
 
-def test_validate_rejects_invalid_r4_with_the_element_path(tmp_path):
+def test_validate_lists_invalid_r4_with_the_element_path_and_keeps_the_resource(tmp_path):
     f = write_ndjson(tmp_path / "a.ndjson", [patient("p1"), patient("p2", birthDate="1952-13-45")])
     db = tmp_path / "t.duckdb"
     r = load(db, [f], LoadOptions(validate=True, validate_workers=1))
-    assert r.rejected == 1
-    [(line, rid, reason)] = q(db, "SELECT line, resource_id, reason FROM load_error")
-    assert (line, rid) == (2, "p2") and reason.startswith("invalid FHIR R4: birthDate")
-    assert "1952-13-45" not in reason  # values are never echoed
+    assert r.rejected == 0 and r.loaded == 2
+    [(line, rid, path, reason)] = q(db, "SELECT line, resource_id, path, reason FROM load_issue "
+                                        "WHERE kind = 'validation'")
+    assert (line, rid, path) == (2, "p2", "Patient.birthDate")
+    assert reason.startswith("invalid FHIR R4: ") and "1952-13-45" not in reason  # never echoed
 
 
 def test_validate_reports_missing_required_elements(tmp_path):
     obs = {k: v for k, v in hgb().items() if k != "code"}
     db = tmp_path / "t.duckdb"
     r = load(db, [write_ndjson(tmp_path / "a.ndjson", [obs])], LoadOptions(validate=True))
-    assert r.rejected == 1
-    assert q(db, "SELECT reason FROM load_error") == [("invalid FHIR R4: code: Field required",)]
+    assert r.rejected == 0 and r.issues == {"validation": 1}
+    assert q(db, "SELECT path, reason FROM load_issue") == [
+        ("Observation.code", "invalid FHIR R4: Field required")]
 
 
 def test_a_line_that_is_not_utf8_is_rejected_and_its_neighbours_load(tmp_path):
@@ -265,8 +267,8 @@ def test_validate_spreads_a_big_file_over_worker_processes(tmp_path):
     db = tmp_path / "t.duckdb"
     r = load(db, [write_ndjson(tmp_path / "Patient.ndjson", docs)],
              LoadOptions(validate=True, validate_workers=2))
-    assert (r.loaded, r.rejected) == (1499, 1)
-    assert q(db, "SELECT line, resource_id FROM load_error") == [(1235, "bad")]
+    assert (r.loaded, r.rejected) == (1500, 0)
+    assert q(db, "SELECT line, resource_id FROM load_issue WHERE kind = 'validation'") == [(1235, "bad")]
 
 
 def test_a_reference_whose_target_arrives_in_a_later_load_is_no_longer_listed(tmp_path):
