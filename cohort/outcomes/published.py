@@ -35,6 +35,8 @@ class PublishedNumber:
     unit: str
     source: str
     statement: str
+    #: Why any data would reproduce it (empty: a change in the data can move it).
+    by_construction: str | None = None
 
     @property
     def missing(self) -> bool:

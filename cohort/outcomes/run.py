@@ -155,7 +155,7 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
         inc.insert(0, incidence(FOUND, [], bc))
     overview = data_overview(engine)
     progress("published vs reproduced")
-    verdict_rows = {label: verdicts(g) for label, g in groups.items()}
+    verdict_rows = {label: verdicts(g, ids_given=label == LISTED) for label, g in groups.items()}
     progress("figures")
     figures = {}
     for label, g in groups.items():

@@ -1,17 +1,24 @@
 """Published vs reproduced: one verdict per number of ``cohort/data/published.csv``.
 
-Verdicts:
+Every verdict is a test that can fail: a change in the FHIR data that moves a reproduced value
+turns its row to 'differs'.
 
-* **reproduced** - the FHIR data give the printed value within its printing precision
-  (:attr:`PublishedNumber.tolerance`), by the paper's method or a stated alternative one;
-* **paper inconsistent** - the printed value disagrees with what the paper's own tables or other
-  sentences imply (computed here from the transcribed numbers only), and the data follow the
-  tables; the reason names both;
-* **differs** - the data give another value and the paper does not contradict itself; the
-  reason says why (method, missing element, the paper gives no value);
-* **definition** - a number that defines an analysis (the 36-month onset limit), applied as is.
+* **reproduced** - every stated method gives the printed value within its printing precision
+  (:attr:`PublishedNumber.tolerance`);
+* **reproduced under <method>** - only one of the stated methods gives it (a KM median
+  convention, a CI type, a count of patients instead of events); both values are shown;
+* **paper inconsistent** - the printed value disagrees with what the paper's own tables or
+  other sentences imply (:func:`paper_checks`, computed from the transcribed numbers only) and
+  the data give exactly that implied value; the reason names which statement implies what;
+* **definition** - a number that defines an analysis (the 36-month onset limit), applied as
+  printed, and the data give the same groups under the paper's alternative wording;
+* **differs** - anything else; the reason says why (method, missing element, the paper gives
+  no value, the implied value that the data do not give either);
+* **not in the <group>** - a Table I/II cell of a patient the group does not hold.
 
-A reproduced number can still carry a note when the paper states a conflicting figure elsewhere.
+A row is also marked *by construction* (column ``by_construction`` of the published file, or
+n = 22 when the patients are picked by id) when any data would reproduce it, so a reader does
+not count it as evidence.
 """
 from __future__ import annotations
 
@@ -23,11 +30,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import GroupResult
+from .analysis import EARLY_ONSET_MONTHS, GroupResult
 from .published import PublishedNumber, load_published, published_by_key, published_table
 
 REPRODUCED, DIFFERS, INCONSISTENT, DEFINITION = ("reproduced", "differs", "paper inconsistent",
                                                   "definition")
+#: Verdict prefixes: 'reproduced under <method>', 'not in the <group>'.
+REPRODUCED_UNDER, NOT_IN = "reproduced under", "not in the"
+#: Tally keys of the verdicts with a variable text.
+UNDER_METHOD, NOT_IN_GROUP = "reproduced under a method", "not in the group"
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,9 @@ class Value:
     method: str = ""
     alternatives: tuple[tuple[str, object], ...] = ()
     reason_if_differs: str = ""
+    #: For a number that defines an analysis: (the data give the same result under the
+    #: paper's wording, why) -- see :func:`judge`.
+    definition: tuple[bool, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,12 +64,13 @@ class Verdict:
     reproduced: str
     verdict: str
     reason: str
+    by_construction: str = ""
 
 
 # --- what the paper's own numbers imply --------------------------------------------------------
-def paper_checks() -> dict[str, tuple[object, str]]:
-    """Per key: (value implied by the paper's other numbers, explanation). Only the transcribed
-    numbers are used, never the data."""
+def paper_checks() -> dict[str, tuple[object, str, float]]:
+    """Per key: (value implied by the paper's other numbers, explanation, how close the data
+    must come to it to equal it). Only the transcribed numbers are used, never the data."""
     t1, t2, pub = published_table("table_i"), published_table("table_ii"), published_by_key()
 
     def num(v):
@@ -81,7 +96,14 @@ def paper_checks() -> dict[str, tuple[object, str]]:
     bleed34 = int(pub["bleeding_g3"].value) + int(pub["bleeding_g4"].value)
     median_text = float(pub["os_bmc_median"].value)
     early, late = int(pub["n_early"].value), int(pub["n_late"].value)
-    return {
+    period = f"{pub['bmc_year_first'].value}-{pub['bmc_year_last'].value}"
+    # How close the data must come to an implied value to be "that value": the precision of
+    # the printed numbers it is derived from (whole months in Table II and the text's '19';
+    # p from a chi-square printed to 3 decimals); counts and ratios of counts exactly.
+    p_band = max(abs(float(stats.chi2.sf(chi2 + d, 1)) - p_implied) for d in (-5e-4, 5e-4))
+    tolerance = {"logrank_p": p_band, "primary_to_bmc_median": 0.5, "fig1_os_bmc_median": 0.5,
+                 "smear_sensitivity": 1e-6}
+    implied = {
         "age_min": (min(ages), f"Table I gives a youngest age of {min(ages):.0f} (patient "
                     f"{min(t1, key=lambda n: num(t1[n]['age_years']))})"),
         "age_max": (max(ages), "Table I oldest age"),
@@ -114,15 +136,25 @@ def paper_checks() -> dict[str, tuple[object, str]]:
         "n_late": (sum(num(r["interval_months"]) > 36 for r in t2.values()),
                    "Table II intervals > 36 months"),
         "stage_iv_n": (sum(r["stage"] == "IV" for r in t1.values()), "Table I stage IV"),
+        "bmc_within_5_years": (sum(num(r["interval_months"]) < 60 for r in t2.values()),
+                               "Table II has "
+                               f"{sum(num(r['interval_months']) < 60 for r in t2.values())} "
+                               "intervals from first diagnosis under 60 months"),
+        "study_period.text": (period, f"the abstract gives BMC diagnoses {period}"),
+        "study_period.other": (period, f"the abstract gives BMC diagnoses {period}"),
     }
+    return {k: (v, why, tolerance.get(k, 0.0)) for k, (v, why) in implied.items()}
 
 
+_TWO_CI_METHODS = ("the paper's two CIs need different methods: Figure 1's 10.5-27.5 is "
+                   "symmetric about 19 (SPSS-style), the 23-53 from first metastasis is not")
 NOTES = {
     "os_bmc_median": "the Figure 1 caption gives 11 months",
     "anemia_at_bmc": "17 = any grade at BMC; the treatment paragraph's '14 anaemic' = grade >= 2",
-    "anemia_course.cytopenic": "14 = anaemia grade >= 2 at BMC (17 with any grade)",
     "met_to_bmc_median": "the same 31 months as the median OS from first metastasis, although "
                          "OS from metastasis = gap + OS from BMC exceeds the gap in every patient",
+    "fig1_os_bmc_ci_low": _TWO_CI_METHODS, "fig1_os_bmc_ci_high": _TWO_CI_METHODS,
+    "os_met_ci_low": _TWO_CI_METHODS, "os_met_ci_high": _TWO_CI_METHODS,
     "chemo_offered": "21 offered vs 20 received: one patient declined (a not-done chemotherapy "
                      "Procedure)",
     "claim_os_independent_of_onset": "the abstract says 'duration of metastatic disease'; the "
@@ -163,8 +195,11 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
     if kmm is not None:
         out["os_met_median"] = Value(kmm.median, "lifelines KM median",
                                      (("R midpoint rule", kmm.median_midpoint),))
-        out["os_met_ci_low"] = Value(kmm.median_ci[0], "lifelines log(-log) CI")
-        out["os_met_ci_high"] = Value(kmm.median_ci[1], "lifelines log(-log) CI")
+        msym = kmm.symmetric_ci or (None, None)
+        out["os_met_ci_low"] = Value(kmm.median_ci[0], "lifelines log(-log) CI",
+                                     (("symmetric SPSS-style CI", msym[0]),))
+        out["os_met_ci_high"] = Value(kmm.median_ci[1], "lifelines log(-log) CI",
+                                      (("symmetric SPSS-style CI", msym[1]),))
     if lr is not None:
         out["logrank_chi2"] = Value(lr.chi2)
         out["logrank_p"] = Value(lr.p)
@@ -174,7 +209,21 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
             "independent" if lr.p > 0.05 else "dependent", f"log-rank p = {lr.p:.3f}")
     out["n_early"] = Value(_count(p["onset"] == "early"))
     out["n_late"] = Value(_count(p["onset"] == "late"))
-    out["onset_cutoff"] = Value(36, "applied: early < 36 months, late >= 36")
+    at_limit = _count(p["interval_months"].round() == EARLY_ONSET_MONTHS)
+    out["onset_cutoff"] = Value(
+        EARLY_ONSET_MONTHS, "applied: early < 36 months, late >= 36",
+        definition=(at_limit == 0, "no patient at 36 months, so the paper's '< 36 / > 36' gives "
+                    "the same groups" if at_limit == 0 else f"{at_limit} patient(s) at 36 months:"
+                    " the paper's '> 36' leaves them out of both groups, '>= 36' counts them "
+                    "late"))
+    iv = p["interval_months"].dropna()
+    if len(iv):
+        out["bmc_within_5_years"] = Value(_count(iv < 60), "interval from first diagnosis < 60 "
+                                                           "months")
+    if years:
+        span = f"{min(years)}-{max(years)}"
+        out["study_period.text"] = Value(span, "years of the BMC diagnoses")
+        out["study_period.other"] = Value(span, "years of the BMC diagnoses")
     gaps = p["metastasis_to_bmc_months"].dropna().to_numpy(float)
     if len(gaps):
         out["met_to_bmc_median"] = Value(float(np.median(gaps)), "median (mean of middle pair)")
@@ -205,7 +254,13 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
     for lin in ("anaemia", "thrombocytopenia", "leukopenia"):
         col = t.get(f"{lin}_course", pd.Series(dtype=object))
         name = "anemia" if lin == "anaemia" else lin
-        out[f"{name}_course.cytopenic"] = Value(_count(col.notna()))
+        if lin == "anaemia" and len(t):
+            at_bmc = g.patients.set_index("patient_key").loc[t["patient_key"], "anemia_ctc_grade"]
+            out["anemia_course.cytopenic"] = Value(
+                _count(at_bmc.to_numpy() >= 1), "anaemic = grade >= 1 (the abstract's 17)",
+                (("anaemic = grade >= 2", _count(col.notna())),))
+        else:
+            out[f"{name}_course.cytopenic"] = Value(_count(col.notna()))
         out[f"{name}_course.improved_or_normalised"] = Value(
             _count(col.isin(["improved", "normalised"])))
         out[f"{name}_course.improved"] = Value(_count(col == "improved"))
@@ -236,9 +291,10 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
                 reason_if_differs=why)
         else:
             out["cytopenia_events_g34"] = Value(
-                _count(t["febrile_neutropenia"] | (grades >= 3)),
-                "patients with febrile neutropenia or grade >= 3 bleeding",
-                (("events", fn_ev + int((grades >= 3).sum())),))
+                fn_ev + int((grades >= 3).sum()),
+                "events (febrile neutropenia episodes + grade >= 3 bleedings)",
+                (("patients counted instead of events",
+                  _count(t["febrile_neutropenia"] | (grades >= 3))),))
         out["heme_toxicity_g34"] = Value(_count(t["heme_toxicity_g34"]))
         # dose and timing of the BMC regimen, and what came after it (outcomes/treatment.py)
         out["cycle2_postponed"] = Value(_count(t["second_cycle_postponed"]),
@@ -294,55 +350,108 @@ def matches(pub: PublishedNumber, v) -> bool:
         return False
 
 
+def _equal(a, b, tol: float) -> bool:
+    """Two reproduced values are the same (numbers within ``tol``, else as text)."""
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    try:
+        return abs(float(a) - float(b)) <= tol + 1e-9
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
 def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, str, str]:
-    """(reproduced text, verdict, reason) for one published number."""
+    """(reproduced text, verdict, reason) for one published number (verdicts: module doc).
+
+    The order matters: a value every stated method reproduces, then one only some method
+    reproduces (both shown), then a paper inconsistency -- only when the data give exactly the
+    value the paper's own other numbers imply -- and otherwise 'differs'."""
     note = NOTES.get(pub.key, "")
-    if pub.key == "onset_cutoff":
-        return show(val.value if val else None), DEFINITION, val.method if val else ""
     implied = checks.get(pub.key)
     conflict = implied is not None and not matches(pub, implied[0])
-    if val is None:
-        return "NA", (INCONSISTENT if conflict else DIFFERS), (
-            implied[1] if conflict else "not derivable from the FHIR tables")
+    said = implied[1] if conflict else ""
+
+    def why(*parts: str) -> str:
+        return "; ".join(x for x in (*parts, note) if x)
+
+    if val is None or (_missing(val.value) and not pub.missing
+                       and not any(not _missing(a) for _, a in val.alternatives)):
+        lack = (val.reason_if_differs if val else "") or "not derivable from the FHIR tables"
+        return "NA", DIFFERS, why(lack, f"the paper's own numbers imply {show(implied[0], pub.unit)}"
+                                         f" ({said})" if conflict else "")
     shown = show(val.value, pub.unit)
+    if val.definition is not None:
+        holds, because = val.definition
+        if holds and matches(pub, val.value):
+            return shown, DEFINITION, why(val.method, because)
+        return shown, DIFFERS, why(val.method, because)
+    alts = [(m, a) for m, a in val.alternatives if not _missing(a)]
+    others = [(m, a) for m, a in alts if not _equal(a, val.value, pub.tolerance)]
+    both = "; ".join(f"{m}: {show(a, pub.unit)}" for m, a in others)
+    main = val.method or "the main method"
     if matches(pub, val.value):
-        extra = "; ".join(x for x in (val.method, note,
-                                      implied[1] if conflict else "") if x)
-        return shown, REPRODUCED, extra
-    for method, alt in val.alternatives:
-        if matches(pub, alt) and conflict:
-            return (f"{shown} ({method}: {show(alt, pub.unit)})", INCONSISTENT,
-                    f"{implied[1]}; the printed value is reproduced only as the {method}")
+        if not others:
+            return shown, REPRODUCED, why(val.method, said)
+        return (f"{shown} ({both})", f"{REPRODUCED_UNDER} {main}",
+                why(f"{main} gives {shown}, {both}", said))
+    for method, alt in alts:
         if matches(pub, alt):
-            return (f"{shown} ({method}: {show(alt, pub.unit)})", REPRODUCED,
-                    f"with the {method}; {val.method or 'main method'} gives {shown}"
-                    + (f"; {note}" if note else ""))
+            return (f"{shown} ({both})", f"{REPRODUCED_UNDER} {method}",
+                    why(f"{main} gives {shown}; {method} gives {show(alt, pub.unit)}", said))
     if conflict:
-        return shown, INCONSISTENT, implied[1] + (f"; {note}" if note else "")
+        at = show(implied[0], pub.unit)
+        if _equal(val.value, implied[0], implied[2]):
+            return shown, INCONSISTENT, why(f"{said}; the data give {at}, the value the paper's "
+                                            "own numbers imply")
+        return shown, DIFFERS, why(f"the FHIR data give {shown}"
+                                   + (f" ({val.method})" if val.method else ""),
+                                   f"neither the printed value nor the {at} that the paper's "
+                                   f"own numbers imply ({said})")
     if pub.missing:
         return shown, DIFFERS, "the paper gives no value ('-' / NA); the record has one"
     reason = val.reason_if_differs or (f"the FHIR data give {shown}"
                                        + (f" ({val.method})" if val.method else ""))
-    return shown, DIFFERS, reason + (f"; {note}" if note else "")
+    return shown, DIFFERS, why(reason)
 
 
-def verdicts(g: GroupResult,
-             published: tuple[PublishedNumber, ...] | None = None) -> list[Verdict]:
-    """One verdict per published number, against group ``g``."""
+def verdicts(g: GroupResult, published: tuple[PublishedNumber, ...] | None = None,
+             ids_given: bool = False) -> list[Verdict]:
+    """One verdict per published number, against group ``g`` (``ids_given``: the group is
+    the patients picked by id, so its n is no test)."""
     vals, checks = reproduced_values(g), paper_checks()
     out = []
     for pub in published or load_published():
         shown, verdict, reason = judge(pub, vals.get(pub.key), checks)
         if pub.table and pub.key not in vals:
-            shown, verdict, reason = "NA", DIFFERS, "patient not in this group"
+            shown, verdict, reason = "NA", f"{NOT_IN} {g.label}", (
+                f"paper patient {pub.paper_patient} is not in the {g.label}")
         out.append(Verdict(pub.key, pub.source, pub.statement, pub.value, pub.unit, shown,
-                           verdict, reason))
+                           verdict, reason, by_construction(pub, g, ids_given)))
     return out
+
+
+def by_construction(pub: PublishedNumber, g: GroupResult, ids_given: bool) -> str:
+    """Why any data would reproduce this number ('' when a change in the data can move it):
+    the published file's ``by_construction`` column, and n when the patients are picked by
+    id."""
+    if pub.key == "n_patients" and ids_given:
+        return "the patients are picked by id: n is the length of the list"
+    return pub.by_construction or ""
 
 
 def tally(rows: list[Verdict], where: Callable[[Verdict], bool] = lambda v: True) -> dict[str, int]:
-    out = {REPRODUCED: 0, DIFFERS: 0, INCONSISTENT: 0, DEFINITION: 0}
+    out = {REPRODUCED: 0, UNDER_METHOD: 0, DIFFERS: 0, INCONSISTENT: 0, DEFINITION: 0,
+           NOT_IN_GROUP: 0}
     for r in rows:
         if where(r):
-            out[r.verdict] += 1
+            out[verdict_kind(r.verdict)] += 1
     return out
+
+
+def verdict_kind(verdict: str) -> str:
+    """The tally key of a verdict text ('reproduced under X' -> 'reproduced under a method')."""
+    if verdict.startswith(REPRODUCED_UNDER):
+        return UNDER_METHOD
+    if verdict.startswith(NOT_IN):
+        return NOT_IN_GROUP
+    return verdict
