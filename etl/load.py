@@ -8,6 +8,7 @@ rolls everything back: the database is exactly as it was before.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -526,8 +527,9 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
             con.execute("ROLLBACK")
             raise LoadAborted("interrupted; nothing was loaded, the database is unchanged") from None
         except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with contextlib.suppress(duckdb.Error):  # a failed write (disk full, a file
+                con.execute("ROLLBACK")  # size limit) may have ended the transaction already:
+            raise  # the error that stopped the load is the one to report
     finally:
         if con is not db:
             con.close()
