@@ -157,8 +157,7 @@ class Ingestor:
     def parse_header(self) -> None:
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _h AS SELECT _rid, file_id, line, entry, full_url, id_derived, "
-            f"hash(trim(text, ' \t\r\n')) AS h, "  # the text without its line ending or blank lines
-            f"try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
+            f"hash(text) AS h, try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
         # an empty id ("") is a missing id: rejected as such, never a resource 'Patient/'
         self.con.execute("UPDATE _h SET r = struct_update(r, id := NULL::VARCHAR) WHERE r.id = ''")
 

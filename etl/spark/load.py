@@ -40,6 +40,7 @@ or Ctrl-C leaves ``out`` as it was.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -48,7 +49,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,17 +71,17 @@ from etl.load import LoadResult, looks_like_ndjson
 from etl.sources import (
     SourceFile,
     TruncatedInput,
-    content_sha256,
     discover,
     head,
     is_gzip,
+    iter_decompressed,
     read_document,
     strip_bom,
     text_problem,
 )
 from etl.store import quote_ident
 
-from .lakes import local_lake
+from .lakes import local_lake, spark_uri
 from .session import error_message
 from .views import read_schema, view_settings, view_sql
 
@@ -207,6 +208,48 @@ class _DriverRows:
         n = self.seq.get(f.index, 0)
         self.seq[f.index] = n + 1
         return (f.index << FILE_SHIFT) | DRIVER_BIT | n
+
+
+@contextlib.contextmanager
+def _fixed_split(spark) -> Iterator[None]:
+    """Pin how Spark cuts the input files for the reads inside the block.
+
+    Lines are numbered from two actions over the same files (block starts, then the lines);
+    by default the split size follows the cores registered *at each action*, which dynamic
+    allocation changes mid-load, and a line whose block moved was lost in the join. With
+    ``spark.sql.files.minPartitionNum`` fixed (the user's value, else the parallelism at the
+    start) both actions cut every file the same way.
+    """
+    key = "spark.sql.files.minPartitionNum"
+    old = spark.conf.get(key, None)
+    if old is None:
+        spark.conf.set(key, str(max(2, spark.sparkContext.defaultParallelism)))
+    try:
+        yield
+    finally:
+        if old is None:
+            spark.conf.unset(key)
+
+
+def fingerprint_and_lines(path: Path) -> tuple[str, int]:
+    """``(content_sha256(path), lines)`` in one read; lines as Spark's text reader counts
+    them (ended by LF, CR or CRLF; a last line without an ending counts), for the check that
+    every line read is accounted for."""
+    h = hashlib.sha256()
+    ends = 0
+    prev_cr = False
+    last = b""
+    for piece in iter_decompressed(path):
+        if not piece:
+            continue
+        h.update(piece)
+        crlf = piece.count(b"\r\n") + (1 if prev_cr and piece[:1] == b"\n" else 0)
+        ends += piece.count(b"\n") + piece.count(b"\r") - crlf
+        prev_cr = piece[-1:] == b"\r"
+        last = piece[-1:]
+    if last not in (b"", b"\n", b"\r"):
+        ends += 1
+    return h.hexdigest(), ends
 
 
 def _walk_records(recs: Iterable[Record], f: _File, line: int | None, out: _DriverRows) -> None:
@@ -393,7 +436,7 @@ class _Build:
                  f"{len(nd)} of them NDJSON")
         # the fingerprints (source_file.sha256) are read on the driver while Spark works
         with ThreadPoolExecutor(2) as pool:
-            hashing = {f.index: pool.submit(content_sha256, f.sf.path)
+            hashing = {f.index: pool.submit(fingerprint_and_lines, f.sf.path)
                        for f in self.files if f.sha256 is None}
             parsed = self._parsed(nd)
             self.say("declared views")
@@ -427,9 +470,11 @@ class _Build:
                 tables = list(jobs.map(lambda w: self._write(*w), writes))
             self.summary.unresolved = {r["reason"]: r["count"] for r in self.spark.read.parquet(
                 str(self.staging / "unresolved_reference")).groupBy("reason").count().collect()}
+            driver_lines = {}
             for f in self.files:
                 if f.index in hashing:
-                    f.sha256 = hashing[f.index].result()
+                    f.sha256, driver_lines[f.index] = hashing[f.index].result()
+            self._check_lines_read(driver_lines)
         self._finish_files(counts)
         self._summarise_errors()
         tables += [
@@ -490,7 +535,9 @@ class _Build:
                 gz = is_gzip(f.sf.path)
                 link = links / f"{f.index:07d}.ndjson{'.gz' if gz else ''}"
                 link.symlink_to(f.sf.path)
-                f.spark_path = str(link)
+                f.spark_path = spark_uri(link)
+            split = _fixed_split(spark)
+            split.__enter__()  # left below, once both actions have read the files
             raw = spark.read.text([f.spark_path for f in nd]).select(
                 "value", F.col("_metadata.file_name").alias("fname"),
                 F.col("_metadata.file_block_start").alias("blk"),
@@ -526,10 +573,14 @@ class _Build:
             known = sorted(resource_types())
             obj = F.ltrim("value").startswith("{") & F.col("h.resourceType").isNotNull()
             ok = obj & F.col("h.id").isNotNull()
-            h = self._persist(h.withColumn(  # a Bundle without id (Bulk deleted/) is walked too
-                "kind", F.when(obj & (F.col("h.resourceType") == "Bundle"), F.lit("bundle"))
-                .when(ok & F.col("h.resourceType").isin(known), F.lit("ok"))
-                .otherwise(F.lit("bad"))))
+            try:
+                h = self._persist(h.withColumn(  # a Bundle without id (Bulk deleted/) is walked too
+                    "kind", F.when(obj & (F.col("h.resourceType") == "Bundle"), F.lit("bundle"))
+                    .when(ok & F.col("h.resourceType").isin(known), F.lit("ok"))
+                    .otherwise(F.lit("bad"))))
+            finally:
+                split.__exit__(None, None, None)
+            self._check_lines_numbered(nd, h)
             self._odd_lines(h)
             good = h.where("kind = 'ok'").select(
                 "_rid", "file_id", "line", F.lit(None).cast("string").alias("entry"),
@@ -564,6 +615,29 @@ class _Build:
             F.col("h.identifier").alias("identifier"),
             (F.col("file_id").isin(deleted) & (F.col("_rid").bitwiseAND(F.lit(DRIVER_BIT)) == 0))
             .alias("from_deleted")))
+
+    def _check_lines_numbered(self, nd: list[_File], h) -> None:
+        """Every non-blank line Spark counted reached the numbered records: a line lost
+        between the two reads (a changed input split) fails the build, never the lake."""
+        reached = {r["file_id"]: r["count"] for r in h.groupBy("file_id").count().collect()}
+        for f in nd:
+            want = (f.lines or 0) - f.blank_lines
+            if reached.get(f.file_id, 0) != want:
+                raise LakeError(
+                    f"{f.sf.display}: Spark numbered {reached.get(f.file_id, 0):,} of "
+                    f"{want:,} non-blank lines (the input split changed between two reads); "
+                    f"nothing was written")
+
+    def _check_lines_read(self, driver_lines: dict[int, int]) -> None:
+        """Spark's line count of every NDJSON file equals the driver's own count of the same
+        bytes (read for the fingerprint): loaded + rejected + blank = lines in the file."""
+        for f in self.files:
+            counted = driver_lines.get(f.index)
+            if f.spark_path is not None and counted is not None and f.lines != counted:
+                raise LakeError(
+                    f"{f.sf.display}: Spark read {f.lines or 0:,} lines where the file has "
+                    f"{counted:,}; nothing was written (was the file changed while it was "
+                    f"read?)")
 
     def _partitions(self, df) -> int:
         """How many partitions the records need: one per 128 MB (Spark's file split), at
@@ -665,8 +739,7 @@ class _Build:
             dels = self._persist(dels)
         res = parsed.where(~F.col("from_deleted")).select(
             "_rid", "file_id", "line", "entry", "rtype", "id", "id_derived", "version_id",
-            "last_updated", F.xxhash64(F.expr("trim(BOTH ' \t\r\n' FROM value)"))
-            .cast("decimal(20,0)").alias("content_hash"),
+            "last_updated", F.xxhash64("value").cast("decimal(20,0)").alias("content_hash"),
             "full_url")
         if rejected:
             rej = spark.createDataFrame(list(rejected.items()), "_rid long, why string")
