@@ -389,6 +389,14 @@ def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, s
     others = [(m, a) for m, a in alts if not _equal(a, val.value, pub.tolerance)]
     both = "; ".join(f"{m}: {show(a, pub.unit)}" for m, a in others)
     main = val.method or "the main method"
+    if conflict and not _equal(val.value, implied[0], implied[2]):
+        # the paper contradicts itself: only data that follow its other statement can be
+        # judged; data that give the printed number contradict that statement instead
+        at = show(implied[0], pub.unit)
+        return (f"{shown} ({both})" if others else shown), DIFFERS, why(
+            f"the FHIR data give {shown}" + (f" ({val.method})" if val.method else ""),
+            f"not the {at} that the paper's own numbers imply ({said}), so the data do not "
+            "confirm either statement")
     if matches(pub, val.value):
         if not others:
             return shown, REPRODUCED, why(val.method, said)
@@ -398,15 +406,9 @@ def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, s
         if matches(pub, alt):
             return (f"{shown} ({both})", f"{REPRODUCED_UNDER} {method}",
                     why(f"{main} gives {shown}; {method} gives {show(alt, pub.unit)}", said))
-    if conflict:
-        at = show(implied[0], pub.unit)
-        if _equal(val.value, implied[0], implied[2]):
-            return shown, INCONSISTENT, why(f"{said}; the data give {at}, the value the paper's "
-                                            "own numbers imply")
-        return shown, DIFFERS, why(f"the FHIR data give {shown}"
-                                   + (f" ({val.method})" if val.method else ""),
-                                   f"neither the printed value nor the {at} that the paper's "
-                                   f"own numbers imply ({said})")
+    if conflict:  # the data give the value the paper's other statement implies
+        return shown, INCONSISTENT, why(f"{said}; the data give {show(implied[0], pub.unit)}, "
+                                        "the value the paper's own numbers imply")
     if pub.missing:
         return shown, DIFFERS, "the paper gives no value ('-' / NA); the record has one"
     reason = val.reason_if_differs or (f"the FHIR data give {shown}"

@@ -80,9 +80,10 @@ def test_paper_inconsistent_only_when_the_data_give_the_implied_value():
     assert judge(_pub("0.38", "p", "a"), Value(0.38521), checks)[1] == INCONSISTENT
     shown, verdict, reason = judge(_pub("0.38", "p", "a"), Value(0.3335), checks)
     assert (shown, verdict) == ("0.3335", DIFFERS)
-    assert "neither the printed value nor the 0.3852" in reason
-    # an injected value equal to the printed one is 'reproduced', whatever the paper implies
-    assert judge(_pub("0.38", "p", "a"), Value(0.381), checks)[1] == REPRODUCED
+    assert "not the 0.3852 that the paper's own numbers imply" in reason
+    # data that give the printed p contradict the printed chi-square: no confirmation either
+    assert judge(_pub("0.38", "p", "a"), Value(0.3776), checks)[1] == DIFFERS
+    assert judge(_pub("0.38", "p"), Value(0.3776), {})[1] == REPRODUCED  # no conflict: fine
 
 
 def test_a_value_only_one_method_gives_is_reproduced_under_that_method():
