@@ -157,7 +157,10 @@ class Ingestor:
     def parse_header(self) -> None:
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _h AS SELECT _rid, file_id, line, entry, full_url, id_derived, "
-            f"hash(text) AS h, try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
+            # the hash ignores line endings: an NDJSON line's text may end with its newline
+            # (JSON text holds no raw CR or LF; replace, unlike trim, takes any bytes)
+            f"hash(replace(replace(text, chr(10), ''), chr(13), '')) AS h, "
+            f"try(json_transform(text, {_HEADER_SQL})) AS r FROM _batch")
         # an empty id ("") is a missing id: rejected as such, never a resource 'Patient/'
         self.con.execute("UPDATE _h SET r = struct_update(r, id := NULL::VARCHAR) WHERE r.id = ''")
 

@@ -210,9 +210,15 @@ class Loader:
             if guess is None:
                 guess = _first_type(chunk.buf[chunk.starts[0]:chunk.ends[0]])
             rids = self.ing.take_rids(n)
-            packed, offsets = _lines_only(chunk)
+            if chunk.blank_lines:  # whitespace between lines would be in a line's text
+                buf, offsets = _lines_only(chunk)
+            else:  # zero-copy: a line's text runs to the next line (its newline: see parse_header)
+                buf = chunk.buf
+                offsets = np.empty(n + 1, dtype=np.int64)
+                offsets[:n] = chunk.starts
+                offsets[n] = chunk.ends[-1]
             keep = self._validate_lines(sf, chunk, stats, rids) if self.validator is not None else None
-            text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(packed))
+            text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
             table = pa.table({
                 "_rid": rids, "file_id": pa.array(np.full(n, file_id, dtype=np.int32)),
                 "line": chunk.line_numbers,
@@ -451,8 +457,8 @@ class Loader:
 def _lines_only(chunk) -> tuple[np.ndarray, np.ndarray]:
     """The chunk's lines packed end to end without line endings or blank lines, and their
     offsets: each resource's text (and so ``resource.content_hash``) is the line alone,
-    wherever it sits in a file. One vectorised copy per chunk; DuckDB never has to trim
-    (it cannot, on a line that is not UTF-8)."""
+    wherever it sits in a file. A copy, so only for chunks with blank lines (which may hold
+    spaces); DuckDB cannot trim instead (trim fails on a line that is not UTF-8)."""
     arr = np.frombuffer(chunk.buf, dtype=np.uint8)
     mark = np.zeros(len(arr) + 1, dtype=np.int8)
     mark[chunk.starts] = 1
