@@ -14,9 +14,17 @@ from .survival import KaplanMeier
 COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad")
 
 
-def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months",
-           at_risk_times: tuple[float, ...] = (0, 12, 24, 36, 48, 60, 72)) -> bytes:
-    """One figure of one or more KM curves; returns PNG bytes."""
+def time_ticks(tmax: float) -> list[float]:
+    """Ticks (and at-risk times) every 12 months, or every 24/36/48 for longer follow-up, up to
+    the first tick at or past ``tmax``: the axis always covers the whole curve."""
+    step = next((s for s in (12, 24, 36, 48) if tmax / s <= 8), 60)
+    return [float(t) for t in range(0, int(tmax // step + 2) * step, step)
+            if t < tmax + step]
+
+
+def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months") -> bytes:
+    """One figure of one or more KM curves; returns PNG bytes. The time axis and the
+    numbers at risk run to the longest follow-up (:func:`time_ticks`)."""
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.2), dpi=110,
                                   gridspec_kw={"height_ratios": [4, 1.1], "hspace": 0.08},
                                   sharex=True)
@@ -36,7 +44,7 @@ def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months",
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.grid(alpha=0.25)
     tmax = max(max(k.durations) for k in curves)
-    ticks = [t for t in at_risk_times if t <= tmax + 12]
+    ticks = time_ticks(tmax)
     tab.set_xlim(0, max(ticks[-1], tmax) * 1.02)
     tab.set_ylim(-0.5, len(curves) - 0.5)
     tab.set_yticks(range(len(curves)), [k.label for k in reversed(curves)], fontsize=8)

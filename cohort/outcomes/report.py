@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import html
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,8 +163,30 @@ def to_markdown(doc: Document) -> str:
 
 
 def write_document(doc: Document, out_dir: Path) -> dict[str, Path]:
-    """Write report.html, report.md, the PNGs the Markdown links and one CSV per table."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write report.html, report.md, the PNGs the Markdown links and one CSV per table into
+    ``out_dir``, and nothing else: the files go to a fresh folder beside it that then takes its
+    place, so no file of an earlier run (another group's CSVs, an old figure) is left to be
+    read as this run's, and a failed run leaves the earlier report whole."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    fresh.chmod(0o755)  # mkdtemp makes it private; a report folder is read by others
+    try:
+        written = _write_files(doc, fresh)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-old-", dir=out_dir.parent))
+        out_dir.rename(old / out_dir.name)
+        fresh.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        fresh.rename(out_dir)
+    return {k: out_dir / v.relative_to(fresh) for k, v in written.items()}
+
+
+def _write_files(doc: Document, out_dir: Path) -> dict[str, Path]:
     written = {"html": out_dir / "report.html", "markdown": out_dir / "report.md"}
     written["html"].write_text(to_html(doc), encoding="utf-8")
     written["markdown"].write_text(to_markdown(doc), encoding="utf-8")

@@ -110,6 +110,13 @@ def _km_rows(km: survival.KaplanMeier | None, what: str) -> dict:
     }
 
 
+def patients(flags: pd.Series) -> int:
+    """Patients whose flag is true. An object column of True/False/None sums to nonsense
+    (``sum`` over objects can stop at the first None, and 'True' strings count as text), so
+    count the true values."""
+    return sum(1 for x in flags if x is not None and not pd.isna(x) and bool(x))
+
+
 def _treatment_summary(groups, order) -> pd.DataFrame:
     rows: dict[str, dict] = {}
 
@@ -140,10 +147,10 @@ def _treatment_summary(groups, order) -> pd.DataFrame:
             for k in ("normalised", "improved", "unchanged", "worse", "not evaluable"):
                 put(f"  {lin}: {k}", label, int((col == k).sum()))
         put("grade 3/4 haematological toxicity (patients)", label,
-            int(column("heme_toxicity_g34").sum()))
-        put("febrile neutropenia (patients)", label, int(column("febrile_neutropenia").sum()))
+            patients(column("heme_toxicity_g34")))
+        put("febrile neutropenia (patients)", label, patients(column("febrile_neutropenia")))
         put("febrile neutropenia (events)", label, int(column("febrile_neutropenia_events").sum()))
-        put("bleeding (patients)", label, int(column("bleeding").sum()))
+        put("bleeding (patients)", label, patients(column("bleeding")))
         for gr in (1, 2, 3, 4):
             put(f"  bleeding grade {gr}", label, int((column("bleeding_grade") == gr).sum()))
     return pd.DataFrame([{"figure": k, **v} for k, v in rows.items()]).fillna(0)

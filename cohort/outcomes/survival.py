@@ -128,7 +128,8 @@ def kaplan_meier(durations, observed, label: str = "all", *,
     """Kaplan-Meier estimate of S(t) with the median, its 95% CI and S at ``times``.
 
     ``durations`` are months, ``observed`` True for deaths. S(t) at a time beyond the last
-    follow-up is not estimable and is returned as None.
+    follow-up is not estimable and is returned as None, unless the last patient died: then
+    S(t) = 0.
     """
     d = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
@@ -143,8 +144,10 @@ def kaplan_meier(durations, observed, label: str = "all", *,
     ci_hi = _finite(float(mci.iloc[0, 1]))
     surv: dict[float, tuple[float | None, float | None, float | None]] = {}
     for t in times:
-        if t > d.max():
+        if t > d.max() and sf.iloc[-1] > 0:  # followed no further, someone still alive
             surv[t] = (None, None, None)
+        elif t > d.max():  # everyone died before t: S(t) = 0 is known, not missing
+            surv[t] = (0.0, 0.0, 0.0)
         else:
             surv[t] = (_step_at(sf, t), _step_at(ci[lo_col], t), _step_at(ci[hi_col], t))
     curve = pd.DataFrame({"t": sf.index.to_numpy(dtype=float), "S": sf.to_numpy(),

@@ -220,3 +220,14 @@ def test_paper_timeline_fit_report_values(shared):
     res = logrank(t, tl.death, onset, ("early", "late"))
     assert res.chi2 == pytest.approx(0.7540, abs=0.00005)
     assert res.p == pytest.approx(0.3852, abs=0.00005)
+
+
+def test_survival_after_everyone_died_is_zero_not_missing():
+    """S(48) when the last patient died at 40 months is 0; with the last one censored at 40
+    it is not estimable (None)."""
+    from cohort.outcomes.survival import kaplan_meier
+
+    dead = kaplan_meier([10, 20, 40], [True, True, True])
+    assert dead.survival_at[48.0] == (0.0, 0.0, 0.0)
+    censored = kaplan_meier([10, 20, 40], [True, True, False])
+    assert censored.survival_at[48.0] == (None, None, None)

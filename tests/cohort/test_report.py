@@ -148,3 +148,46 @@ def test_report_builds_the_cohort_tables_it_reads_when_missing(tmp_path):
     assert "building the cohort tables (bmc cohort, default parameters)" in said
     assert tally(result.verdicts["paper's 22 as published"]) == tally(
         sample_report()[0].verdicts["paper's 22 as published"])
+
+
+def test_a_second_run_into_the_same_folder_leaves_no_stale_file(tmp_path):
+    """An earlier run with --ids wrote the listed group's CSVs; a run without --ids into the
+    same folder leaves exactly its own files."""
+    from cohort.outcomes.run import write_report
+
+    out = tmp_path / "report"
+    write_report(sample_db(), out, ids_file=REPO_SAMPLE / "roles.csv")
+    assert (out / "table_i_listed.csv").is_file()
+    _, second = write_report(sample_db(), out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in second.values())
+    assert not (out / "table_i_listed.csv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary folder left
+
+
+def test_every_figure_axis_covers_its_curve():
+    """The OS-from-first-metastasis curves run to ~170 months: ticks and numbers at risk must
+    reach the longest follow-up of every curve drawn, not stop at 72."""
+    from cohort.outcomes.plots import time_ticks
+
+    result, _ = sample_report()
+    curves = [km for g in result.groups.values()
+              for km in (g.km_bmc, g.km_metastasis, *(g.onset_logrank.groups
+                                                      if g.onset_logrank else ()))
+              if km is not None]
+    assert max(max(k.durations) for k in curves) > 120
+    for km in curves:
+        ticks = time_ticks(max(km.durations))
+        assert ticks[0] == 0 and ticks[-1] >= max(km.durations), (km.label, ticks)
+        assert len(ticks) <= 10
+
+
+def test_treatment_summary_counts_patients_with_grade_3_4_toxicity():
+    """The summary row counts the patients the per-patient table flags (it once summed the
+    booleans of an object column to 1)."""
+    result, _ = sample_report()
+    summary = next(t for t in result.document.tables() if t.csv == "treatment_summary").frame
+    row = summary[summary["figure"] == "grade 3/4 haematological toxicity (patients)"].iloc[0]
+    for label, g in result.groups.items():
+        flagged = sum(bool(x) for x in g.treatment["heme_toxicity_g34"] if x is not None)
+        assert row[label] == flagged
+    assert row["paper's 22 as published"] == 10
