@@ -33,7 +33,7 @@ from .records import (
     regimen_table,
 )
 from .report import Document, write_document
-from .sections import build_document
+from .sections import SYNTHETIC, build_document
 from .verdicts import Verdict, tally, verdicts
 
 FOUND, LISTED = "found cohort", "paper's 22 as published"
@@ -55,6 +55,7 @@ class ReportResult:
     verdicts: dict[str, list[Verdict]]
     incidence: list[Incidence]
     cutoff: date | None
+    synthetic: bool = False
 
 
 def read_id_list(path: Path) -> IdList:
@@ -170,10 +171,22 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
             figures[f"km_onset_{slug}"] = plots.km_png(
                 list(g.onset_logrank.groups),
                 f"OS from BMC, early (< 36 months) vs late onset - {label}")
-    doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes, overview)
+    synthetic = is_synthetic_sample(ids, groups)
+    doc = build_document(groups, verdict_rows, inc, figures, cutoff, notes, overview, synthetic)
     progress("beyond the paper: exact intervals, Cox, medians, sensitivity of the definition")
     _add_beyond(doc, engine, groups, inc, truth, sensitivity)
-    return ReportResult(doc, groups, verdict_rows, inc, cutoff)
+    return ReportResult(doc, groups, verdict_rows, inc, cutoff, synthetic)
+
+
+def is_synthetic_sample(ids: IdList | None, groups: dict) -> bool:
+    """The database is the committed synthetic sample: the paper's 22 were picked by the
+    sample's own roles.csv and found in it."""
+    from ..paths import sample_bundles_dir
+
+    if ids is None or LISTED not in groups:
+        return False
+    roles = sample_bundles_dir() / "roles.csv"
+    return roles.is_file() and Path(ids.source).resolve() == roles.resolve()
 
 
 def report_summary(result: ReportResult) -> dict:
@@ -190,11 +203,15 @@ def report_summary(result: ReportResult) -> dict:
 
     out: dict = {
         "groups": {label: {"patients": g.n, "median_os_from_bmc": median(g),
-                           "published_vs_reproduced": tally(result.verdicts[label])}
+                           "published_vs_reproduced": tally(result.verdicts[label]),
+                           "by_construction": sum(bool(v.by_construction)
+                                                  for v in result.verdicts[label])}
                    for label, g in result.groups.items()},
         "incidence": {i.label: f"{i.cases} of {i.breast_cancer_patients}"
                       for i in result.incidence},
     }
+    if result.synthetic:
+        out["synthetic"] = SYNTHETIC
     if not result.groups:
         out["message"] = ("no BMC case in this database: nothing to compare with the paper "
                           "(the report shows the funnel and the incidence)")

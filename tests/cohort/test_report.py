@@ -191,3 +191,24 @@ def test_treatment_summary_counts_patients_with_grade_3_4_toxicity():
         flagged = sum(bool(x) for x in g.treatment["heme_toxicity_g34"] if x is not None)
         assert row[label] == flagged
     assert row["paper's 22 as published"] == 10
+
+
+def test_the_sample_report_leads_with_the_found_cohort_and_says_it_is_synthetic():
+    from cohort.outcomes.run import report_summary
+    from cohort.outcomes.sections import SYNTHETIC
+
+    result, written = sample_report()
+    summary = result.document.sections[0].blocks
+    assert summary[0].startswith("Against the found cohort (n=29): ")
+    assert summary[1].startswith("Against the paper's 22 as published (n=22): ")
+    assert SYNTHETIC in result.document.intro and SYNTHETIC in summary
+    with (written["html"].parent / "published_vs_reproduced.csv").open(newline="") as fh:
+        header = next(csv.reader(fh))
+    assert header.index("reproduced (found cohort)") < header.index(
+        "reproduced (paper's 22 as published)")
+    brief = report_summary(result)
+    assert list(brief["groups"]) == ["found cohort", "paper's 22 as published"] or set(
+        brief["groups"]) == {"found cohort", "paper's 22 as published"}
+    assert brief["synthetic"] == SYNTHETIC
+    assert brief["groups"]["paper's 22 as published"]["by_construction"] == (
+        brief["groups"]["found cohort"]["by_construction"] + 1)  # n of the id list
