@@ -653,9 +653,10 @@ def report(
                                                     "there (default: each patient's last "
                                                     "record).")] = None,
     ids: Annotated[Path | None, typer.Option(help="Patients to analyse beside the found cohort: "
-                                                  "a CSV with patient_id (and paper_patient, "
-                                                  "e.g. sample_bundles/roles.csv) or one id per "
-                                                  "line.")] = None,
+                                                  "a CSV with patient_id (and paper_patient) or "
+                                                  "one id per line (default: the sample's "
+                                                  "sample_bundles/roles.csv, the paper's 22).")
+                   ] = None,
     truth: Annotated[Path | None, typer.Option(
         help="CSV patient_id,label (1/0): the report's sensitivity section adds sensitivity "
              "and PPV of each variant of the definition.")] = None,
@@ -689,6 +690,11 @@ def report(
     def progress(msg: str) -> None:
         err.print(f"report: {msg}")
 
+    if ids is None:  # the paper's 22 of the sample: on other data a note says they are absent
+        from .paths import sample_bundles_dir
+
+        default_ids = sample_bundles_dir() / "roles.csv"
+        ids = default_ids if default_ids.is_file() else None
     with _errors():
         _prepare_out(out_dir, folder=True)
     with _errors():
