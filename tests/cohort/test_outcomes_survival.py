@@ -127,7 +127,7 @@ def test_median_not_reached():
 
 
 def test_survival_beyond_follow_up_is_not_estimated():
-    km = kaplan_meier([1, 2, 3], [1, 0, 1], times=(12.0,))
+    km = kaplan_meier([1, 2, 3], [1, 1, 0], times=(12.0,))  # the last one censored at 3
     assert km.survival_at[12.0] == (None, None, None)
 
 
