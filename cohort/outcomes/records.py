@@ -42,7 +42,8 @@ CODE_TABLE = "ref_outcome_code"
 CODE_COLUMNS = ("concept", "value", "system", "code", "source")
 #: The concepts the queries look up; a row with another concept would be silently unused.
 CODE_CONCEPTS = ("histology", "stage_code", "stage", "grade_code", "grade", "marker",
-                 "marker_result", "response_code", "response", "ae_grade", "drug")
+                 "marker_result", "response_code", "response", "ae_grade", "drug",
+                 "body_surface_area", "toxicity")
 
 
 def regimen_table() -> pd.DataFrame:

@@ -19,6 +19,21 @@ are local calendar dates):
   dose is **reduced** when any drug's dose is below 90% of that drug's first-cycle dose.
   **Further lines**: regimen episodes after the BMC regimen (another drug set, or the same
   after more than ``EPISODE_GAP_DAYS``).
+* **First cycle at a reduced dose**: a drug of the BMC regimen's first cycle given at less
+  than 90% of the protocol dose, i.e. ``dose mg / body surface area`` below 90% of the
+  regimen's ``dose_mg_per_m2`` (``queries/outcomes/protocol_doses.csv``); the area is the
+  latest body-surface-area Observation on or before the day (``administrations.sql``).
+  Unknown (None) without an area, a dose in mg or a protocol dose for the drug.
+* **Why the second cycle was postponed** (the paper's three reasons), read from the record,
+  the first that applies: ``prolonged_cytopenia`` when a blood draw from
+  ``RECOVERY_LOOKBACK_DAYS`` before the planned day (cycle 1 start + cycle length) until the
+  day before cycle 2 started has not recovered (a grade at or above
+  ``queries/outcomes/recovery.csv``: leukocytes, neutrophils or platelets grade >= 2);
+  ``non_haematological_toxicity`` when a Condition of concept 'toxicity'
+  (``queries/outcomes/codes.csv``, e.g. oral mucositis) began after the first dose and was not
+  resolved on the planned day; else ``other``. (A not-done MedicationAdministration with a
+  ``statusReason`` says the same in words, but the declared ``medication_administration`` view
+  has no column for it.)
 * **After cycle 1**: first CBC 7-21 days after A1. **After treatment**: last CBC within 42 days
   after A_last. **Nadir / toxicity window**: CBCs after A1 up to the after-treatment CBC.
 * **Best response**: best CancerDiseaseStatus from A1 to A_last + 42 days (CR > PR > SD > PD >
@@ -36,13 +51,18 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 import pandas as pd
+
+from ..paths import queries_dir
 
 EPISODE_GAP_DAYS = 90
 NEW_CYCLE_GAP_DAYS = 12
 POSTPONE_SLACK_DAYS = 3
 DOSE_REDUCED_BELOW = 0.9
+RECOVERY_LOOKBACK_DAYS = 3
+POSTPONE_REASONS = ("prolonged_cytopenia", "non_haematological_toxicity", "other")
 RESPONSE_RANK = {"CR": 5, "PR": 4, "SD": 3, "PD": 2, "NE": 1}
 COURSE_THRESHOLD = {"hgb": 2, "plt": 1, "wbc": 1}
 COURSE_LINEAGE = {"hgb": "anaemia", "plt": "thrombocytopenia", "wbc": "leukopenia"}
@@ -60,6 +80,11 @@ class Episode:
     postponed_cycles: int
     dose_reduced_from_cycle: int | None
     second_cycle_postponed: bool = False
+    #: the first day of cycle 2 by the regimen's cycle length, and the day it started
+    second_cycle_planned: date | None = None
+    second_cycle_start: date | None = None
+    #: the administration days of cycle 1
+    first_cycle_days: tuple[date, ...] = ()
 
 
 def regimen_name(ingredients: frozenset[str], regimens: pd.DataFrame) -> str:
@@ -124,9 +149,75 @@ def episodes(admins: pd.DataFrame, regimens: pd.DataFrame) -> list[Episode]:
                    for ing, dose in doses.items()):
                 reduced = k
                 break
+        planned = cycs[0][0] + timedelta(days=length) if length and len(cycs) > 1 else None
         out.append(Episode(name, tuple(sorted(drugs)), cycs[0][0], cycs[-1][-1], len(cycs),
-                           postponed, reduced, bool(late) and late[0]))
+                           postponed, reduced, bool(late) and late[0], planned,
+                           cycs[1][0] if len(cycs) > 1 else None, tuple(cycs[0])))
     return out
+
+
+def protocol_doses() -> pd.DataFrame:
+    """``queries/outcomes/protocol_doses.csv``: regimen, ingredient, dose_mg_per_m2."""
+    return _protocol_doses().copy()
+
+
+@cache
+def _protocol_doses() -> pd.DataFrame:
+    df = pd.read_csv(queries_dir() / "outcomes" / "protocol_doses.csv", dtype=str)
+    df["dose_mg_per_m2"] = df["dose_mg_per_m2"].astype(float)
+    return df
+
+
+@cache
+def recovery_grades() -> dict[str, int]:
+    """``queries/outcomes/recovery.csv``: analyte -> the grade from which a count has not
+    recovered for the next cycle."""
+    df = pd.read_csv(queries_dir() / "outcomes" / "recovery.csv", dtype=str)
+    return {r["analyte"]: int(r["not_recovered_from_grade"]) for _, r in df.iterrows()}
+
+
+def first_cycle_dose_percent(ep: Episode, admins: pd.DataFrame,
+                             protocol: pd.DataFrame) -> float | None:
+    """The lowest share (in %) of the protocol dose that a drug of ``ep``'s first cycle was
+    given at (dose in mg / body surface area / protocol mg per m2), or None when no drug of
+    the cycle can be read (no area, no dose in mg, no protocol dose)."""
+    if "bsa_m2" not in admins:
+        return None
+    first = admins[admins["day"].isin(ep.first_cycle_days)]
+    plan = protocol[protocol["regimen"] == ep.name].set_index("ingredient")["dose_mg_per_m2"]
+    shares = []
+    for _, a in first.iterrows():
+        bsa, dose = a.get("bsa_m2"), a.get("dose_value")
+        if (a["ingredient"] not in plan.index or _missing(bsa) or _missing(dose)
+                or str(a.get("dose_unit") or "").lower() != "mg" or float(bsa) <= 0):
+            continue
+        shares.append(100 * float(dose) / float(bsa) / float(plan[a["ingredient"]]))
+    return min(shares) if shares else None
+
+
+def postpone_reason(ep: Episode, draws: pd.DataFrame, adverse: pd.DataFrame) -> str | None:
+    """Why ``ep``'s second cycle was postponed (one of ``POSTPONE_REASONS``), None when it
+    was not. ``draws`` are the patient's blood draws with grades (``g_wbc``, ``g_anc``,
+    ``g_plt``), ``adverse`` the complications with ``kind``, ``onset_date``,
+    ``abatement_date``."""
+    if not ep.second_cycle_postponed or ep.second_cycle_planned is None:
+        return None
+    planned, started = ep.second_cycle_planned, ep.second_cycle_start
+    lo = planned - timedelta(days=RECOVERY_LOOKBACK_DAYS)
+    near = draws[_between(draws["day"], lo, started - timedelta(days=1))] if started else draws[:0]
+    for analyte, grade in recovery_grades().items():
+        col = f"g_{analyte}"
+        if col in near and (pd.to_numeric(near[col], errors="coerce") >= grade).any():
+            return "prolonged_cytopenia"
+    tox = adverse[(adverse["kind"] == "non-haematological toxicity")
+                  & _between(adverse["onset_date"], ep.first_day, planned)]
+    if any(_missing(end) or end >= planned for end in tox["abatement_date"]):
+        return "non_haematological_toxicity"
+    return "other"
+
+
+def _missing(x) -> bool:
+    return x is None or (not isinstance(x, str | date) and pd.isna(x))
 
 
 def _between(s: pd.Series, lo: date | None, hi: date | None) -> pd.Series:
@@ -151,11 +242,12 @@ def course(index_grade, post_grade) -> str:
 
 def patient_treatment(index_date: date, index_cbc, admins: pd.DataFrame, draws: pd.DataFrame,
                       status: pd.DataFrame, adverse: pd.DataFrame, not_done: pd.DataFrame,
-                      regimens: pd.DataFrame) -> dict:
+                      regimens: pd.DataFrame, protocol: pd.DataFrame | None = None) -> dict:
     """Everything about one patient's treatment for BMC (one row of the treatment table).
 
     ``index_cbc`` is the index draw (a row of :func:`cytopenia.draws`, or None); the frames
-    hold this patient's rows only.
+    hold this patient's rows only. ``protocol``: the protocol doses per m2 (default
+    :func:`protocol_doses`).
     """
     eps = episodes(admins, regimens)
     prior = [e for e in eps if e.first_day < index_date]
@@ -182,12 +274,16 @@ def patient_treatment(index_date: date, index_cbc, admins: pd.DataFrame, draws: 
     best = max(ranked, key=RESPONSE_RANK.__getitem__) if ranked else "not assessed"
     ae = adverse[_between(adverse["onset_date"], a1, end)]
     fn = ae[ae["kind"] == "febrile neutropenia"]
+    pct = first_cycle_dose_percent(bmc, admins, protocol_doses() if protocol is None else protocol)
     bl = ae[ae["kind"] == "bleeding"]
     row |= {
         "regimen": bmc.name, "first_dose": a1, "last_dose": alast, "cycles": bmc.cycles,
         "postponed_cycles": bmc.postponed_cycles,
         "dose_reduced_from_cycle": bmc.dose_reduced_from_cycle,
         "second_cycle_postponed": bmc.second_cycle_postponed,
+        "second_cycle_postponed_reason": postpone_reason(bmc, draws, adverse),
+        "cycle1_dose_percent": None if pct is None else round(pct, 1),
+        "dose_reduced_cycle1": None if pct is None else pct < 100 * DOSE_REDUCED_BELOW,
         "further_lines": len(after) - 1,
         "best_response": best,
         "febrile_neutropenia": len(fn) > 0, "febrile_neutropenia_events": len(fn),

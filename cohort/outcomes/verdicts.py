@@ -303,12 +303,18 @@ def reproduced_values(g: GroupResult) -> dict[str, Value]:
                                            "a cycle-2 dose < 90% of the cycle-1 dose")
         out["further_line"] = Value(_count(t["further_lines"] > 0),
                                     "another regimen episode after the BMC regimen")
-        out["dose_reduced_cycle1"] = Value(None, reason_if_differs=(
-            "a first-cycle reduction needs the planned (protocol) dose per m2 and the body "
-            "surface area, which the FHIR data do not carry"))
+        known = _count(t["cycle1_dose_percent"].notna()) if "cycle1_dose_percent" in t else 0
+        out["dose_reduced_cycle1"] = Value(
+            _count(t["dose_reduced_cycle1"]) if known else None,
+            "a cycle-1 dose < 90% of the protocol dose per m2 x body surface area",
+            reason_if_differs="" if known else (
+                "no patient has a body surface area (LOINC 8277-6) and a protocol dose "
+                "(queries/outcomes/protocol_doses.csv) for the first cycle"))
         for why in ("prolonged_cytopenia", "non_haematological_toxicity", "other"):
-            out[f"cycle2_postponed.{why}"] = Value(None, reason_if_differs=(
-                "no reason for a postponed cycle is recorded in the FHIR data"))
+            out[f"cycle2_postponed.{why}"] = Value(
+                _count(t["second_cycle_postponed_reason"] == why),
+                "cytopenia not recovered on the planned day, else an unresolved "
+                "non-haematological toxicity, else other (outcomes/treatment.py)")
     for _, row in g.patients.iterrows():
         pp = row.get("paper_patient")
         if pp is None or pd.isna(pp):

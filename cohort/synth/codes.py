@@ -208,6 +208,8 @@ AE_GRADE = {
     3: coding(NCIT, "C41340", "Grade 3 Severe Adverse Event"),
     4: coding(NCIT, "C41337", "Grade 4 Life Threatening or Disabling Adverse Event"),
 }
+# not in CODES.md: K12.31 (ICD-10-CM title; a non-haematological toxicity that delays a cycle)
+ORAL_MUCOSITIS = (coding(ICD10CM, "K12.31", "Oral mucositis (ulcerative) due to antineoplastic therapy"),)
 DISEASE_STATUS_CODE = coding(LOINC, "97509-4", "Cancer Disease Progression")
 RESPONSE = {  # §9 ConditionStatusTrendVS; text keeps the paper's wording
     "PR": (coding(SCT, "268910001", "Patient's condition improved (finding)"), "partial remission"),
@@ -237,6 +239,20 @@ SCT_CHEMOTHERAPY = coding(SCT, "367336001", "Chemotherapy")
 # not in CODES.md: transfusion (SNOMED checked in public value sets; CPT 36430)
 SCT_RBC_TRANSFUSION = coding(SCT, "116863004", "Transfusion of red blood cells")
 CPT_TRANSFUSION = coding(CPT, "36430", "Transfusion, blood or blood components")
+
+# not in CODES.md: body surface area (LOINC 8277-6, UCUM m2), recorded before a regimen's
+# first cycle so a dose per m2 can be read back from the dose in mg
+BSA = coding(LOINC, "8277-6", "Body surface area")
+# not in CODES.md: why a planned cycle was not given on its day (MedicationAdministration
+# status not-done, statusReason); a local code system, the hospital's own list
+DELAY_REASON_SYSTEM = "https://bmc-cohort.example.org/fhir/CodeSystem/cycle-delay-reason"
+DELAY_REASON = {
+    "prolonged_cytopenia": coding(DELAY_REASON_SYSTEM, "prolonged-cytopenia",
+                                  "Blood counts not recovered on the planned day"),
+    "non_haematological_toxicity": coding(DELAY_REASON_SYSTEM, "non-haematological-toxicity",
+                                          "Non-haematological toxicity not resolved"),
+    "other": coding(DELAY_REASON_SYSTEM, "other", "Other reason"),
+}
 
 ENC_CLASS = {
     "AMB": coding(ACT_CODE, "AMB", "ambulatory"),

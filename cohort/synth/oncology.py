@@ -235,6 +235,18 @@ def adverse_condition(rec: Record, codings: tuple, onset: date, grade: int, reso
     res["abatementDateTime"] = resolved.isoformat()
 
 
+def body_surface_area(rec: Record, on: date, minute: int, m2: float) -> None:
+    """Body surface area (LOINC 8277-6, UCUM m2), measured before a regimen's first dose:
+    the doses in mg are this area times the protocol dose per m2."""
+    res, _ = rec.new("Observation")
+    res["status"] = "final"
+    res["category"] = C.CAT_VITAL
+    res["code"] = {"coding": [C.BSA]}
+    res["subject"] = rec.subject
+    res["effectiveDateTime"] = ts(on, minute)
+    res["valueQuantity"] = {"value": m2, "unit": "m2", "system": C.UCUM, "code": "m2"}
+
+
 def temperature(rec: Record, on: date, minute: int, celsius: float) -> None:
     res, _ = rec.new("Observation")
     res["status"] = "final"

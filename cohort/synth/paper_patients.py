@@ -6,9 +6,13 @@ defined in ``DEFINITIONS.md`` next to this module.
 """
 from __future__ import annotations
 
+import csv
 import math
 import random
+from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from pathlib import Path
 
 from . import codes as C
 from . import oncology as O
@@ -16,12 +20,69 @@ from .labs import LAB_A, cbc_graded
 from .paper import DATA_CUTOFF, PaperPatient
 from .record import Record, days
 from .roles import RoleRow
-from .treatment import ADJUVANT, PALLIATIVE, REGIMENS, administer, available, plan_cycles
+from .treatment import (
+    ADJUVANT,
+    PALLIATIVE,
+    REGIMENS,
+    administer,
+    available,
+    not_given,
+    plan_cycles,
+)
 
 # Smear-diagnosed patients that also carry D61.82 (Myelophthisis / leukoerythroblastic anaemia,
 # CODES.md §6.3) next to C79.52: a design choice to vary the coding, see DEFINITIONS.md.
 D61_82_PATIENTS = (13, 16)
 CYCLES_BY_RESPONSE = {"PR": 6, "SD": 6, "PD": 3, "NE": 1}
+#: Random stream of the resources added for the dose, timing and later lines of treatment
+#: (``Record.stream``): the ids and values drawn before them stay where they were.
+COURSE_STREAM = "bmc-course"
+#: Further lines start this long after the BMC regimen's last dose at the earliest (so the
+#: regimen's after-treatment window, last dose + 42 days, holds none of them), and end this
+#: long before death or the cut-off.
+FURTHER_LINE_AFTER_DAYS = (63, 98)
+FURTHER_LINE_END_MARGIN_DAYS = 14
+FURTHER_LINE_MAX_CYCLES = 4
+
+
+@dataclass(frozen=True)
+class CoursePlan:
+    """One row of ``bmc_course.csv``: how a paper patient's BMC regimen was dosed and timed
+    and what followed it (design choices, not paper facts: the paper gives only the totals,
+    4 first-cycle reductions, 4 postponed second cycles with reasons, 2 second-cycle
+    reductions, 10 further lines; see DEFINITIONS.md)."""
+
+    patient: int
+    cycle1_dose_percent: int = 100
+    cycle1_note: str = ""
+    cycle2_delay_days: int = 0
+    cycle2_delay_reason: str = ""
+    cycle2_delay_text: str = ""
+    reduce_from_cycle: int | None = None
+    reduce_percent: int = 100
+    reduce_note: str = ""
+    further_line: str = ""
+
+
+@cache
+def course_plans() -> dict[int, CoursePlan]:
+    """``bmc_course.csv`` by paper patient number (patients without a row: the default plan)."""
+    path = Path(__file__).with_name("bmc_course.csv")
+    out: dict[int, CoursePlan] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for line, r in enumerate(csv.DictReader(fh), start=2):
+            reason = r["cycle2_delay_reason"]
+            if reason and reason not in C.DELAY_REASON:
+                raise ValueError(f"{path} line {line}: unknown cycle2_delay_reason {reason!r}")
+            if r["further_line"] and r["further_line"] not in REGIMENS:
+                raise ValueError(f"{path} line {line}: unknown regimen {r['further_line']!r}")
+            n = int(r["patient"])
+            out[n] = CoursePlan(
+                n, int(r["cycle1_dose_percent"] or 100), r["cycle1_note"],
+                int(r["cycle2_delay_days"] or 0), reason, r["cycle2_delay_text"],
+                int(r["reduce_from_cycle"]) if r["reduce_from_cycle"] else None,
+                int(r["reduce_percent"] or 100), r["reduce_note"], r["further_line"])
+    return out
 
 
 def _route(p: PaperPatient) -> str:
@@ -198,7 +259,9 @@ def draw_day(draw) -> date:
 
 def _bmc_regimen(rec: Record, p: PaperPatient, bsa: float, prim, last_day: date,
                  notes: list[str]) -> date:
-    """Cycles of the first regimen after BMC and the CBCs that define its outcomes.
+    """Cycles of the first regimen after BMC and the CBCs that define its outcomes; the dose
+    and timing of ``bmc_course.csv`` (first cycle reduced, second cycle postponed with its
+    reason, reduced from a later cycle) and a further line after it.
 
     Returns the first date for routine follow-up (60 days after the last administration).
     """
@@ -209,19 +272,20 @@ def _bmc_regimen(rec: Record, p: PaperPatient, bsa: float, prim, last_day: date,
     assert A1 is not None
     wN = p.leukopenia_grade_nadir or 0
     fn = p.febrile_neutropenia
+    plan = course_plans().get(p.number, CoursePlan(p.number))
     postpone: dict[int, int] = {}
-    reduce_from = None
-    if fn:
-        postpone[2] = 7
-        reduce_from = 2
-    elif wN >= 3:
+    if plan.cycle2_delay_days:
+        postpone[2] = plan.cycle2_delay_days
+    if not fn and wN >= 3:
         postpone[3] = 7
     n = CYCLES_BY_RESPONSE[p.best_response]
     while True:
         cycles = plan_cycles(
-            A1, reg, n, postpone=postpone, reduce_from=reduce_from,
-            reduce_note="dose reduced to 75% after febrile neutropenia",
-            postpone_note="cycle postponed 1 week (myelosuppression)")
+            A1, reg, n, postpone=postpone, reduce_from=plan.reduce_from_cycle,
+            reduce_factor=plan.reduce_percent / 100, reduce_note=plan.reduce_note,
+            postpone_note=(plan.cycle2_delay_text if 2 in postpone
+                           else "cycle postponed 1 week (myelosuppression)"),
+            start_factor=plan.cycle1_dose_percent / 100, start_note=plan.cycle1_note)
         last = cycles[-1].start + days(reg.treatment_days[-1] - 1)
         if n == 1 or last + days(23) <= last_day:
             break
@@ -230,10 +294,12 @@ def _bmc_regimen(rec: Record, p: PaperPatient, bsa: float, prim, last_day: date,
     for cyc in cycles:
         given += administer(rec, reg, cyc, bsa, prim, last_day=last_day - days(1))
     a_last = given[-1]
+    if plan.cycle1_dose_percent != 100:
+        notes.append(f"first cycle at {plan.cycle1_dose_percent}%")
     if postpone:
         notes.append("postponed cycle " + ",".join(str(k) for k in postpone if k <= n))
-    if reduce_from and reduce_from <= n:
-        notes.append(f"dose reduced from cycle {reduce_from}")
+    if plan.reduce_from_cycle and plan.reduce_from_cycle <= n:
+        notes.append(f"dose reduced from cycle {plan.reduce_from_cycle}")
 
     a0, p0, w0 = p.anemia_grade, p.thrombopenia_grade, p.leukopenia_grade
     aP = p.anemia_grade_post if p.anemia_grade_post is not None else a0
@@ -291,4 +357,57 @@ def _bmc_regimen(rec: Record, p: PaperPatient, bsa: float, prim, last_day: date,
         prog = p.death_date - days(rng.randint(30, 60))
         if prog > a_last + days(56):
             O.disease_status(rec, "PD", prog, prim)
+    # the records of dose and timing, and the later line (a random stream of their own)
+    with rec.stream(COURSE_STREAM):
+        O.body_surface_area(rec, A1, 8 * 60, bsa)
+        if 2 in postpone and n >= 2:
+            planned = cycles[0].start + days(reg.cycle_days)
+            _second_cycle_not_given(rec, p, reg, plan, planned, prim, a_mid, p1)
+        if plan.further_line:
+            _further_line(rec, p, REGIMENS[plan.further_line], bsa, prim, a_last, last_day,
+                          (aP, pP, wP), notes)
     return a_last + days(60)
+
+
+def _second_cycle_not_given(rec: Record, p: PaperPatient, reg, plan: CoursePlan, planned: date,
+                            prim, a_mid: int, p1: int) -> None:
+    """The planned day of cycle 2: a visit, the cycle recorded as not given with its reason,
+    and what shows the reason: a blood count that has not recovered (leukocytes grade 2,
+    platelets grade >= 2, never worse than the cycle's nadir) or the unresolved
+    non-haematological toxicity (oral mucositis grade 3 from day 8 of cycle 1)."""
+    enc = rec.encounter(planned, text="Oncology clinic: cycle 2 postponed", minute=8 * 60 + 30)
+    not_given(rec, reg, planned, C.DELAY_REASON[plan.cycle2_delay_reason],
+              plan.cycle2_delay_text, prim, enc)
+    if plan.cycle2_delay_reason == "prolonged_cytopenia":
+        cbc_graded(rec, planned, 7 * 60 + rec.rng.randint(0, 30), LAB_A, p.sex, a_mid,
+                   max(2, min(p1, 3)), 2)
+    elif plan.cycle2_delay_reason == "non_haematological_toxicity":
+        cycle1 = planned - days(reg.cycle_days)
+        O.adverse_condition(rec, C.ORAL_MUCOSITIS, cycle1 + days(7), 3, planned + days(4),
+                            text="Oral mucositis")
+
+
+def _further_line(rec: Record, p: PaperPatient, reg, bsa: float, prim, a_last: date,
+                  last_day: date, grades: tuple[int, int, int], notes: list[str]) -> None:
+    """A further line of cytotoxic treatment after the BMC regimen: progression recorded 1-2
+    weeks before, body surface area and a blood count before each cycle, up to
+    ``FURTHER_LINE_MAX_CYCLES`` cycles ending ``FURTHER_LINE_END_MARGIN_DAYS`` before death or
+    the cut-off. Starts ``FURTHER_LINE_AFTER_DAYS`` after the last dose of the BMC regimen."""
+    rng = rec.rng
+    start = a_last + days(rng.randint(*FURTHER_LINE_AFTER_DAYS))
+    stop = last_day - days(FURTHER_LINE_END_MARGIN_DAYS)
+    n = 0
+    while (n < FURTHER_LINE_MAX_CYCLES
+           and start + days(n * reg.cycle_days + reg.treatment_days[-1] - 1) <= stop):
+        n += 1
+    if n == 0:
+        raise ValueError(f"bmc_course.csv: no room for a further line for paper patient "
+                         f"{p.number} (starts {start}, must end by {stop})")
+    O.disease_status(rec, "PD", start - days(rng.randint(7, 14)), prim)
+    O.body_surface_area(rec, start, 8 * 60, bsa)
+    a, pl, w = grades
+    for cyc in plan_cycles(start, reg, n):
+        cbc_graded(rec, cyc.start, 7 * 60 + rng.randint(0, 40), LAB_A, p.sex, min(max(a, 1), 2),
+                   min(pl, 1), min(w, 1))
+        administer(rec, reg, cyc, bsa, prim, last_day=stop)
+    notes.append(f"further line: {reg.name} x{n} from {start}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, lru_cache
@@ -88,6 +90,21 @@ class Record:
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    @contextmanager
+    def stream(self, name: str) -> Iterator[random.Random]:
+        """Draw from a random stream of this patient's own, named ``name``, inside the block.
+
+        Resources added after a sample was published take their ids and values from such a
+        stream (seeded by the patient id and ``name``), so the main stream, and with it every
+        id and value generated before, stays where it was.
+        """
+        main = self.rng
+        self.rng = random.Random(f"{self.patient_id}/{name}")
+        try:
+            yield self.rng
+        finally:
+            self.rng = main
 
     def new(self, rtype: str, uid: str | None = None) -> tuple[dict, Ref]:
         """Start a resource (``resourceType`` and ``id`` first) and append it to the record."""

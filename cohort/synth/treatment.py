@@ -153,9 +153,11 @@ def administer(rec: Record, reg: Regimen, cycle: Cycle, bsa: float, primary: Ref
 
 def plan_cycles(first: date, reg: Regimen, n: int, *, postpone: dict[int, int] | None = None,
                 reduce_from: int | None = None, reduce_factor: float = 0.75,
-                reduce_note: str = "", postpone_note: str = "") -> list[Cycle]:
+                reduce_note: str = "", postpone_note: str = "", start_factor: float = 1.0,
+                start_note: str = "") -> list[Cycle]:
     """Cycle start dates: every ``cycle_days``, cycle k (1-based) postponed by ``postpone[k]``
-    days, doses reduced from cycle ``reduce_from`` on."""
+    days; doses at ``start_factor`` of the protocol dose from cycle 1 (``start_note`` says
+    why), reduced to ``reduce_factor`` from cycle ``reduce_from`` on."""
     out: list[Cycle] = []
     start = first
     for k in range(1, n + 1):
@@ -165,12 +167,34 @@ def plan_cycles(first: date, reg: Regimen, n: int, *, postpone: dict[int, int] |
             if postpone and k in postpone:
                 start = start + days(postpone[k])
                 note = postpone_note
-        factor = 1.0
+        factor = start_factor
+        if start_factor != 1.0 and start_note:
+            note = f"{note}; {start_note}" if note else start_note
         if reduce_from is not None and k >= reduce_from:
             factor = reduce_factor
             note = f"{note}; {reduce_note}" if note else reduce_note
         out.append(Cycle(start, factor, note))
     return out
+
+
+def not_given(rec: Record, reg: Regimen, day: date, reason: dict, text: str, primary: Ref,
+              encounter: Ref) -> None:
+    """A planned cycle not given on its day: one MedicationAdministration per drug of the
+    cycle's first day, status ``not-done``, ``statusReason`` coded (``codes.DELAY_REASON``)
+    with the clinician's words, ``effectiveDateTime`` the planned day."""
+    first = reg.treatment_days[0]
+    for drug in reg.drugs:
+        if first not in drug.days:
+            continue
+        res, _ = rec.new("MedicationAdministration")
+        res["meta"] = {"profile": [C.P_MED_ADMIN]}
+        res["status"] = "not-done"
+        res["statusReason"] = [C.cc(reason, text=text)]
+        res["medicationCodeableConcept"] = _DRUG_CC[drug.name]
+        res["subject"] = rec.subject
+        res["context"] = ref(encounter)
+        res["effectiveDateTime"] = ts(day, 9 * 60)
+        res["reasonReference"] = [ref(primary)]
 
 
 def last_day_of(reg: Regimen, cycle: Cycle) -> date:
