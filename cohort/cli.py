@@ -743,38 +743,47 @@ def _check_format(fmt: str, out_file: Path | None, *, fhir: bool = False) -> Non
     _prepare_out(out_file, folder=False)
 
 
+#: --format table written to --out FILE: a file has no terminal to measure.
+FILE_WIDTH = 200
+
+
+def _table_width(out_file: Path | None) -> int:
+    """Cells per line for --format table: 200 in a file; the terminal's width on a terminal;
+    COLUMNS, else 80, in a pipe (what `less` and a log show without folding)."""
+    import os
+    import shutil
+
+    if out_file is not None:
+        return FILE_WIDTH
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 20)
+    except ValueError:
+        return 80
+
+
+def _emit_text(text: str, out_file: Path | None) -> None:
+    if out_file:
+        with _errors():
+            out_file.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
 def _emit(df, fmt: str, out_file: Path | None, title: str) -> None:
-    """Data to --out or stdout in the chosen format."""
-    from .output import text, write_parquet
+    """Data to --out or stdout in the chosen format; ``table`` laid out for the width."""
+    from .output import text, to_table, write_parquet
 
     _record(counts={"rows": len(df)}, outputs=[str(out_file)] if out_file else [])
     if fmt == "parquet":
         with _errors():
             write_parquet(df, out_file)
         return
-    if fmt == "table" and df.empty:  # an empty rich table is a wall of folded headers
-        (out_file.write_text(f"{title}: no rows\n") if out_file else out.print(f"{title}: no rows"))
-        return
     if fmt == "table":
-        t = Table(title=title, show_edge=False, title_justify="left")
-        for c in df.columns:
-            t.add_column(str(c), overflow="fold")
-        from .output import records
-        for r in records(df):
-            t.add_row(*(Text("" if v is None else f"{v:.4g}" if isinstance(v, float)  # never
-                             else str(v)) for v in r.values()))  # markup: '[#/volume]' is data
-        if out_file:
-            with out_file.open("w") as fh:
-                Console(file=fh, width=200, highlight=False).print(t)
-        else:
-            out.print(t)
+        _emit_text(to_table(df, _table_width(out_file), title), out_file)
         return
-    data = text(df, fmt)
-    if out_file:
-        with _errors():
-            out_file.write_text(data)
-    else:
-        sys.stdout.write(data)
+    _emit_text(text(df, fmt), out_file)
 
 
 def _print_funnel(funnel, notes: list[str]) -> None:
@@ -994,6 +1003,14 @@ def evidence(
                                  "valid: a FHIR id is 1-64 letters, digits, '-' or '.')"
                                  ) from None
     _record(counts={"ledger_rows": len(result.ledger)}, inputs=[db])
+    if format == "table":  # the verdict, rules and resources read top to bottom, on stdout
+        import os
+
+        from .evidence import ledger_text
+
+        _record(outputs=[str(out_file)] if out_file else [])
+        _emit_text(ledger_text(result, _table_width(out_file), os.getcwd()), out_file)
+        return
     r = result.rules
     verdict = "in the cohort" if r["in_cohort"] else f"not in the cohort (fails: {r['failed_rules']})"
     err.print(f"{_patient(result.patient_id)}: {verdict}")

@@ -1,7 +1,8 @@
-"""Result tables as CSV, JSON or Parquet: ISO dates, nulls as empty / null, nothing else.
+"""Result tables as CSV, JSON, Parquet or text for a terminal: ISO dates, nulls as empty /
+null, nothing else.
 
-The CLI renders ``table`` itself (it owns the printing library); every other format is
-produced here so that library users get byte-identical files.
+Every format is produced here so that library users get byte-identical output; the CLI only
+chooses the width of ``table`` text (the terminal's, ``COLUMNS``, or 80 in a pipe).
 """
 from __future__ import annotations
 
@@ -65,6 +66,24 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     for f in table.schema:
         fields.append(pa.field(f.name, pa.date32()) if pa.types.is_timestamp(f.type) else f)
     pq.write_table(table.cast(pa.schema(fields)), path)
+
+
+def to_table(df: pd.DataFrame, width: int, title: str) -> str:
+    """``df`` as text for a reader at ``width`` terminal cells (:mod:`cohort.text_table`):
+    ids whole and long text wrapped inside its column; when the columns cannot all fit, one
+    block per row (``column  value`` lines) rather than hiding any; ``title: no rows`` for an
+    empty table."""
+    from .text_table import TextTable, cell_text, records_text
+
+    if df.empty:
+        return f"{title}: no rows\n"
+    numeric = frozenset(i for i, c in enumerate(df.columns)
+                        if pd.api.types.is_numeric_dtype(df[c])
+                        and not pd.api.types.is_bool_dtype(df[c]))
+    rows = [[cell_text(v) for v in r.values()] for r in records(df)]
+    header = [str(c) for c in df.columns]
+    table = TextTable(header, rows, width, numeric)
+    return records_text(header, rows, width, title) if table.dropped else table.render(title)
 
 
 def text(df: pd.DataFrame, fmt: str) -> str:

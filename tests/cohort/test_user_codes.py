@@ -208,7 +208,7 @@ def test_a_missing_codes_path_is_a_usage_error(folder, tmp_path):
 def test_evidence_and_check_read_the_same_codes(folder, tmp_path):
     db, codes = folder / "bulk.duckdb", folder / "codes.csv"
     res = run("evidence", "local-anaemia", "--db", db, "--codes", codes)
-    assert res.exit_code == 0 and "Patient/local-anaemia: in the cohort" in res.stderr
+    assert res.exit_code == 0 and "Patient/local-anaemia: in the cohort" in res.stdout
     truth = tmp_path / "truth.csv"
     truth.write_text("patient_id,label\nlocal-anaemia,1\nlocal-normal,0\n", encoding="utf-8")
     res = run("check", "--db", db, "--truth", truth, "--codes", codes, "--format", "csv")
