@@ -76,7 +76,7 @@ med_texts AS (
     -- every display and text a medication resource carries, for the name fallback
     SELECT source, _rid, resource_key, patient_key, system, code,
            lower(display) AS words, 'ingredient name in display' AS matched_by
-    FROM codings
+    FROM keyed
     WHERE source IN ('medication_administration', 'medication_request') AND display IS NOT NULL
     UNION ALL
     SELECT 'medication_administration', _rid, resource_key, patient_key, medication_system,
@@ -106,10 +106,14 @@ by_name AS (
            t.system, t.code, n.name AS display, t.matched_by
     FROM med_texts t
     JOIN ref_drug_name n ON strpos(t.words, n.name) > 0
-    LEFT JOIN (SELECT DISTINCT _rid, valueset FROM by_code) c
-           ON c._rid = t._rid AND c.valueset = n.valueset
-    WHERE c._rid IS NULL
+),
+both_ways AS (
+    SELECT *,
+           max(CASE WHEN matched_by = 'code' THEN 1 ELSE 0 END)
+               OVER (PARTITION BY _rid, valueset) AS has_code
+    FROM (SELECT * FROM by_code UNION ALL SELECT * FROM by_name) u
 )
-SELECT * FROM by_code
-UNION ALL
-SELECT * FROM by_name
+-- a name match only where no code of the resource matched that value set
+SELECT source, _rid, resource_key, patient_key, valueset, system, code, display, matched_by
+FROM both_ways
+WHERE matched_by = 'code' OR has_code = 0
