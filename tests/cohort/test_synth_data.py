@@ -107,13 +107,18 @@ class Pt:
                 out[when]["hgb_value"] = v
         return dict(sorted(out.items()))
 
+    def given(self) -> list[dict]:
+        """The administrations given (a not-done one records a planned dose not given)."""
+        return [m for m in self.admins if m["status"] == "completed"]
+
     def admin_days(self) -> list[date]:
-        return sorted(d(m["effectivePeriod"]["start"]) for m in self.admins if m["status"] == "completed")
+        return sorted(d(m["effectivePeriod"]["start"]) for m in self.given())
 
     def last_activity(self) -> date:
         dates = [d(o.get("effectiveDateTime") or o["effectivePeriod"]["start"]) for o in self.observations]
         dates += [d(e["period"]["end"]) for e in self.encounters]
-        dates += [d(m["effectivePeriod"]["end"]) for m in self.admins]
+        dates += [d(m["effectivePeriod"]["end"]) for m in self.given()]
+        dates += [d(m["effectiveDateTime"]) for m in self.admins if m["status"] == "not-done"]
         dates += [d(p["performedDateTime"]) for p in self.procedures if "performedDateTime" in p]
         dates += [d(c[k]) for c in self.conditions for k in ("onsetDateTime", "abatementDateTime", "recordedDate") if k in c]
         return max(dates)
@@ -254,7 +259,7 @@ def test_death_and_follow_up(paper):
 
 def regimens(p: Pt, before: date | None = None, after: date | None = None) -> list[frozenset[str]]:
     by_day: dict[date, set[str]] = defaultdict(set)
-    for m in p.admins:
+    for m in p.given():
         day = d(m["effectivePeriod"]["start"])
         if (before is None or day < before) and (after is None or day >= after):
             by_day[day].add(m["medicationCodeableConcept"]["text"])
@@ -289,15 +294,30 @@ def test_bmc_regimen_and_start(paper):
         if not t["chemo_regimen"]:
             assert runs == [], n
             continue
-        assert runs == [frozenset(REGIMEN_DRUGS[t["chemo_regimen"]])], n
+        assert runs[0] == frozenset(REGIMEN_DRUGS[t["chemo_regimen"]]), n
         first = min(x for x in p.admin_days() if x >= d(t["bmc_date"]))
         assert first == d(t["chemo_start_date"]), n
+
+
+def bmc_regimen_days(p: Pt, t: dict) -> list[date]:
+    """Administration days of the BMC regimen: from the first dose on or after BMC until a
+    drug outside the regimen is given (a further line)."""
+    drugs = REGIMEN_DRUGS[t["chemo_regimen"]]
+    out: list[date] = []
+    for m in sorted(p.given(), key=lambda m: m["effectivePeriod"]["start"]):
+        day = d(m["effectivePeriod"]["start"])
+        if day < d(t["bmc_date"]):
+            continue
+        if m["medicationCodeableConcept"]["text"] not in drugs:
+            break
+        out.append(day)
+    return sorted(set(out))
 
 
 def course(p: Pt, t: dict) -> dict:
     """Outcomes recomputed with DEFINITIONS.md."""
     bmc = d(t["bmc_date"])
-    days_ = [x for x in p.admin_days() if x >= bmc]
+    days_ = bmc_regimen_days(p, t)
     a1, alast = days_[0], days_[-1]
     cbcs = [(d(w), c) for w, c in p.cbcs().items() if "hgb" in c]
     after1 = next(c for w, c in cbcs if a1 + timedelta(days=7) <= w <= a1 + timedelta(days=21))
@@ -366,6 +386,125 @@ def test_febrile_neutropenia_and_bleeding(paper):
             bleed_grades.append(grade_code[bl[0]["severity"]["coding"][0]["code"]])
             assert bleed_grades[-1] == int(t["bleeding_grade"]), n
     assert fn == 5 and bleeders == 5 and sorted(bleed_grades) == [2, 3, 3, 3, 4]
+
+
+# --- dose and timing of the BMC regimen, and what followed it (issue 12 §2) --------------------
+# the paper's totals: first cycle reduced 4; cycle 2 postponed 4 (prolonged cytopenia 2,
+# non-haematological toxicity 1, other 1); cycle 2 reduced 2; a further line 10
+CYCLE_DAYS = {"docetaxel": 21, "docetaxel/adriamycin": 21, "gemcitabine/vinorelbine": 21,
+              "liposomal doxorubicin": 28, "capecitabine": 21, "epirubicin/cyclophosphamide": 21,
+              "gemcitabine": 28, "paclitaxel/5-FU": 21, "docetaxel/gemcitabine": 21}
+PROTOCOL_MG_M2 = {  # the usual published doses of the nine regimens (mg/m2 per administration)
+    ("docetaxel", "docetaxel"): 100, ("docetaxel/adriamycin", "docetaxel"): 75,
+    ("docetaxel/adriamycin", "doxorubicin"): 50, ("gemcitabine/vinorelbine", "gemcitabine"): 1000,
+    ("gemcitabine/vinorelbine", "vinorelbine"): 25,
+    ("liposomal doxorubicin", "liposomal doxorubicin"): 40,
+    ("capecitabine", "capecitabine"): 1250, ("epirubicin/cyclophosphamide", "epirubicin"): 90,
+    ("epirubicin/cyclophosphamide", "cyclophosphamide"): 600, ("gemcitabine", "gemcitabine"): 1000,
+    ("paclitaxel/5-FU", "paclitaxel"): 175, ("paclitaxel/5-FU", "fluorouracil"): 500,
+    ("docetaxel/gemcitabine", "gemcitabine"): 1000, ("docetaxel/gemcitabine", "docetaxel"): 75,
+}
+DELAY_REASON = "https://bmc-cohort.example.org/fhir/CodeSystem/cycle-delay-reason"
+
+
+def bmc_cycles(p: Pt, t: dict) -> list[list[dict]]:
+    """The BMC regimen's administrations split into cycles (doses < 12 days apart)."""
+    days_ = set(bmc_regimen_days(p, t))
+    given = sorted((m for m in p.given() if d(m["effectivePeriod"]["start"]) in days_),
+                   key=lambda m: m["effectivePeriod"]["start"])
+    cycles: list[list[dict]] = []
+    for m in given:
+        day = d(m["effectivePeriod"]["start"])
+        if cycles and (day - d(cycles[-1][-1]["effectivePeriod"]["start"])).days < 12:
+            cycles[-1].append(m)
+        else:
+            cycles.append([m])
+    return cycles
+
+
+def body_surface_area(p: Pt, on: date) -> float:
+    bsa = [(o["effectiveDateTime"], o["valueQuantity"]) for o in p.observations
+           if o["code"]["coding"][0]["code"] == "8277-6" and d(o["effectiveDateTime"]) <= on]
+    assert bsa, f"no body surface area on or before {on}"
+    value = max(bsa, key=lambda x: x[0])[1]
+    assert value["system"] == "http://unitsofmeasure.org" and value["code"] == "m2"
+    return value["value"]
+
+
+def test_first_cycle_at_a_reduced_dose(paper):
+    reduced = []
+    for n, (p, t) in paper.items():
+        if not t["chemo_regimen"]:
+            continue
+        first = bmc_cycles(p, t)[0]
+        bsa = body_surface_area(p, d(first[0]["effectivePeriod"]["start"]))
+        shares = {m["dosage"]["dose"]["value"] / bsa
+                  / PROTOCOL_MG_M2[(t["chemo_regimen"], m["medicationCodeableConcept"]["text"])]
+                  for m in first}
+        # doses are whole mg: 25 mg/m2 x 1.82 m2 = 45.5 -> 46 mg is 101.1%
+        assert all(0.73 <= x <= 0.77 or 0.98 <= x <= 1.02 for x in shares), (n, shares)
+        if min(shares) < 0.9:
+            reduced.append(n)
+    assert sorted(reduced) == [1, 6, 11, 13]  # platelets grade 4 at BMC
+    assert all(paper[n][1]["thrombopenia_grade_bmc"] == "4" for n in reduced)
+
+
+def test_second_cycle_postponed_with_its_reason_and_reduced(paper):
+    postponed, reduced, reasons = [], [], {}
+    for n, (p, t) in paper.items():
+        if not t["chemo_regimen"]:
+            continue
+        cycles = bmc_cycles(p, t)
+        if len(cycles) < 2:
+            continue
+        c1, c2 = (d(c[0]["effectivePeriod"]["start"]) for c in cycles[:2])
+        planned = c1 + timedelta(days=CYCLE_DAYS[t["chemo_regimen"]])
+        dose1 = {m["medicationCodeableConcept"]["text"]: m["dosage"]["dose"]["value"] for m in cycles[0]}
+        if any(m["dosage"]["dose"]["value"] < 0.9 * dose1[m["medicationCodeableConcept"]["text"]]
+               for m in cycles[1]):
+            reduced.append(n)
+        not_given = [m for m in p.admins if m["status"] == "not-done"]
+        if (c2 - planned).days <= 3:
+            assert not not_given, n
+            continue
+        postponed.append(n)
+        assert {d(m["effectiveDateTime"]) for m in not_given} == {planned}, n
+        codes = {c["code"] for m in not_given for r in m["statusReason"] for c in r["coding"]
+                 if c["system"] == DELAY_REASON}
+        assert len(codes) == 1, (n, codes)
+        reasons[n] = codes.pop()
+        # what the record shows on the planned day agrees with the reason given
+        counts = [c for w, c in p.cbcs().items() if planned <= d(w) < c2 and "wbc" in c]
+        not_recovered = any(c["wbc"] >= 2 or c["plt"] >= 2 for c in counts)
+        mucositis = [c for c in p.has_condition(("K1231",))
+                     if d(c["onsetDateTime"]) <= planned <= d(c["abatementDateTime"])]
+        assert not_recovered == (reasons[n] == "prolonged-cytopenia"), n
+        assert bool(mucositis) == (reasons[n] == "non-haematological-toxicity"), n
+    assert sorted(postponed) == [1, 6, 10, 15]
+    assert reasons == {1: "other", 6: "non-haematological-toxicity", 10: "prolonged-cytopenia",
+                       15: "prolonged-cytopenia"}
+    assert sorted(reduced) == [10, 15]
+
+
+def test_further_lines_start_after_the_bmc_regimen_window(paper):
+    further = []
+    for n, (p, t) in paper.items():
+        if not t["chemo_regimen"]:
+            continue
+        alast = bmc_regimen_days(p, t)[-1]
+        later = [m for m in p.given() if d(m["effectivePeriod"]["start"]) > alast]
+        if not later:
+            continue
+        further.append(n)
+        start = min(d(m["effectivePeriod"]["start"]) for m in later)
+        assert start > alast + timedelta(days=42), n  # outside the after-treatment window
+        drugs = {m["medicationCodeableConcept"]["text"] for m in later}
+        assert not drugs & REGIMEN_DRUGS[t["chemo_regimen"]], (n, drugs)
+        progression = [o for o in p.observations if o["code"]["coding"][0]["code"] == "97509-4"
+                       and o["valueCodeableConcept"]["coding"][0]["code"] == "271299001"
+                       and alast + timedelta(days=42) < d(o["effectiveDateTime"]) < start]
+        assert progression, n
+    assert sorted(further) == [1, 7, 8, 10, 11, 12, 13, 14, 17, 22]
 
 
 # ============================== everyone: roles.csv is what the data say ======================
