@@ -12,7 +12,6 @@ import contextlib
 import errno
 import json
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -552,11 +551,14 @@ def synth(
 # -- demo ---------------------------------------------------------------------------------------
 @app.command()
 def demo(
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the database and "
-                                                            "the report.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the database (demo.duckdb) "
+                                                     "and the report (report/); an earlier "
+                                                     "demo's there are replaced.")
+                       ] = Path("bmc-demo"),
 ) -> None:
     """The main job on the bundled sample: load it into a new database, build the cohort, run
     the screen, write the outcomes report (found cohort beside the paper's 22) and summarise.
+    Everything goes to ./bmc-demo/ (or --out); the last line on stderr is the report's path.
 
     Exit codes: 0 done, 1 failure.
     """
@@ -566,9 +568,12 @@ def demo(
     from .paths import sample_bundles_dir
     from .screen import run_screen
 
-    folder = out_dir or Path(tempfile.mkdtemp(prefix="bmc-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = out_dir.absolute()  # printed paths open from anywhere
+    with _errors():
+        _prepare_out(folder, folder=True)
     db = folder / "demo.duckdb"
+    for old in (db, db.with_name(db.name + ".wal")):  # a new database, not a second load
+        old.unlink(missing_ok=True)
     src = sample_bundles_dir() / "bundles"
     with _errors(), _progress() as bar:
         task = bar.add_task("loading sample", total=None)
@@ -590,6 +595,7 @@ def demo(
         "cohort": scr.cohort.counts, "screen": scr.counts, **report_summary(rep),
         "report": str(written["html"]),
     }, indent=2))
+    err.print(f"demo: the report, to open in a browser: {written['html']}")
 
 
 # -- engines (the commands that read the tables) ------------------------------------------------

@@ -336,10 +336,11 @@ def lake_engine(spark, folder: str | Path, params: Mapping[str, Any] | None = No
 
 def evidence_spark(spark, folder: str | Path, patient_id: str,
                    params: Mapping[str, Any] | None = None):
-    """``bmc evidence`` on Spark: one patient's ledger from the lake's ``bmc_*`` tables."""
+    """``bmc evidence`` on Spark: one patient's ledger from the lake's ``bmc_*`` tables (the
+    screen's too: the ledger shows what put a patient on the screen, as on DuckDB)."""
     from .evidence import read_evidence
 
-    return read_evidence(lake_engine(spark, folder, params), patient_id)
+    return read_evidence(lake_engine(spark, folder, params, "screen"), patient_id)
 
 
 def check_spark(spark, folder: str | Path, truth_csv: str | Path,

@@ -48,10 +48,10 @@ def cell_text(value: object) -> str:
 
 
 def _hard_split(word: str, width: int) -> list[str]:
-    """A word wider than ``width`` in pieces: after a ``/`` where one fits (paths), else
-    wherever the width ends."""
+    """A word wider than ``width`` in pieces: after a ``/`` or ``:`` or before a ``#`` where
+    one fits (``file:line``, ``file#entry[n]``), else wherever the width ends."""
     out, cur = [], ""
-    for part in (p for p in re.split(r"(?<=/)", word) if p):
+    for part in (p for p in re.split(r"(?<=[/:])|(?=#)", word) if p):
         if cur and cell_width(cur + part) > width:
             out.append(cur)
             cur = ""
@@ -210,6 +210,9 @@ def records_text(header: Sequence[str], rows: Sequence[Sequence[str]], width: in
         if k or title:
             lines.append("")
         for name, value in zip(header, row, strict=True):
+            if is_id_column(name) and cell_width(value) > width - name_w - GAP:
+                lines += [name, " " * GAP + value]  # whole, on a line of its own
+                continue
             parts = [value] if is_id_column(name) else wrap(value, value_w)
             lines.append((name.ljust(name_w) + " " * GAP + parts[0]).rstrip())
             lines += [" " * (name_w + GAP) + p for p in parts[1:]]
