@@ -1001,7 +1001,7 @@ def evidence(
         try:
             result = _on_engine(engine, db, spark_master, spark_conf,
                                 lambda con: run_evidence(con, patient_id, params, uc), on_spark,
-                                _stale(params, uc))
+                                _stale(params, uc, "bmc_screen"))  # the ledger reads the screen
         except UnknownPatient:
             if valid_id(patient_id.removeprefix("Patient/")):
                 raise
