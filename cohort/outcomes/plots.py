@@ -3,6 +3,7 @@ under the axis (matplotlib, non-interactive Agg backend; nothing is shown or wri
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -22,9 +23,32 @@ def time_ticks(tmax: float) -> list[float]:
             if t < tmax + step]
 
 
-def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months") -> bytes:
-    """One figure of one or more KM curves; returns PNG bytes. The time axis and the
-    numbers at risk run to the longest follow-up (:func:`time_ticks`)."""
+@dataclass(frozen=True)
+class PublishedMedian:
+    """The median and 95% CI the paper prints for a figure (``source``: where), drawn at
+    S = 0.5 beside the data's curve so the two can be compared by eye."""
+
+    source: str
+    median: float
+    ci: tuple[float, float] | None = None
+
+
+def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months",
+           published: PublishedMedian | None = None) -> bytes:
+    """One figure of one or more KM curves; returns PNG bytes (see :func:`km_figure`)."""
+    fig = km_figure(curves, title, xlabel, published)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def km_figure(curves: list[KaplanMeier], title: str, xlabel: str = "months",
+              published: PublishedMedian | None = None):
+    """The figure of :func:`km_png` (the caller closes it): KM step curves with their 95%
+    bands and censoring ticks, the paper's median and CI when given, and the numbers at risk
+    under the axis. The time axis and the numbers at risk run to the longest follow-up
+    (:func:`time_ticks`), so the axis always covers every curve."""
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.2), dpi=110,
                                   gridspec_kw={"height_ratios": [4, 1.1], "hspace": 0.08},
                                   sharex=True)
@@ -38,12 +62,20 @@ def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months") -> byt
             ys = [float(c["S"][c["t"] <= t].iloc[-1]) for t in cens]
             ax.plot(cens, ys, "|", color=colour, ms=9, mew=1.5)
     ax.axhline(0.5, color="#999", lw=0.8, ls=":")
+    if published is not None:
+        m = published.median
+        lo, hi = published.ci or (m, m)
+        ci = f" ({lo:g}-{hi:g})" if published.ci else ""
+        ax.errorbar([m], [0.5], xerr=[[m - lo], [hi - m]], fmt="D", color="#333", ms=5,
+                    capsize=3, lw=1.2, label=f"paper ({published.source}): median {m:g}{ci}")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("overall survival")
     ax.set_title(title, fontsize=11)
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.grid(alpha=0.25)
     tmax = max(max(k.durations) for k in curves)
+    if published is not None:  # the paper's interval is on the axis too
+        tmax = max(tmax, published.ci[1] if published.ci else published.median)
     ticks = time_ticks(tmax)
     tab.set_xlim(0, max(ticks[-1], tmax) * 1.02)
     tab.set_ylim(-0.5, len(curves) - 0.5)
@@ -57,10 +89,7 @@ def km_png(curves: list[KaplanMeier], title: str, xlabel: str = "months") -> byt
     for side in ("top", "right", "left"):
         tab.spines[side].set_visible(False)
     tab.tick_params(axis="y", length=0, pad=14)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def _fmt(x: float | None) -> str:

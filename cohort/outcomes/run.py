@@ -159,14 +159,19 @@ def build_report(engine: Engine, *, ids: IdList | None = None,
     verdict_rows = {label: verdicts(g, ids_given=label == LISTED) for label, g in groups.items()}
     progress("figures")
     figures = {}
+    fig1 = _published_median("Figure 1 caption", "fig1_os_bmc")
+    fig2 = _published_median("Results", "os_met")
     for label, g in groups.items():
         slug = "found" if label == FOUND else "listed"
         if g.km_bmc is not None:
             figures[f"km_bmc_{slug}"] = plots.km_png(
-                [g.km_bmc], f"Overall survival from BMC diagnosis - {label}")
+                [g.km_bmc], f"Figure 1. Overall survival from BMC diagnosis - {label}",
+                published=fig1)
         if g.km_metastasis is not None:
             figures[f"km_metastasis_{slug}"] = plots.km_png(
-                [g.km_metastasis], f"Overall survival from first metastasis - {label}")
+                [g.km_metastasis],
+                f"Figure 2. Overall survival from diagnosis of metastatic disease - {label}",
+                published=fig2)
         if g.onset_logrank is not None:
             figures[f"km_onset_{slug}"] = plots.km_png(
                 list(g.onset_logrank.groups),
@@ -187,6 +192,17 @@ def is_synthetic_sample(ids: IdList | None, groups: dict) -> bool:
         return False
     roles = sample_bundles_dir() / "roles.csv"
     return roles.is_file() and Path(ids.source).resolve() == roles.resolve()
+
+
+def _published_median(source: str, prefix: str) -> plots.PublishedMedian:
+    """The paper's median and CI of a figure: ``<prefix>_median``, ``_ci_low``, ``_ci_high``
+    of cohort/data/published.csv (Figure 1's caption; Figure 2's numbers are in the text)."""
+    from .published import published_by_key
+
+    pub = published_by_key()
+    return plots.PublishedMedian(source, float(pub[f"{prefix}_median"].value),
+                                 (float(pub[f"{prefix}_ci_low"].value),
+                                  float(pub[f"{prefix}_ci_high"].value)))
 
 
 def report_summary(result: ReportResult) -> dict:

@@ -336,14 +336,18 @@ def build_document(groups: dict[str, GroupResult], verdict_rows: dict[str, list[
     surv = Section("Survival")
     for label in order:
         slug = "listed" if label == LISTED_LABEL else "found"
-        for fig, cap in ((f"km_bmc_{slug}", "OS from BMC diagnosis"),
-                         (f"km_metastasis_{slug}", "OS from first distant metastasis"),
+        for fig, cap in ((f"km_bmc_{slug}", "Figure 1: OS from BMC diagnosis"),
+                         (f"km_metastasis_{slug}", "Figure 2: OS from diagnosis of metastatic "
+                                                   "disease (first distant metastasis)"),
                          (f"km_onset_{slug}", "OS from BMC, early vs late onset")):
             if fig in figures:
                 surv.blocks.append(Image(f"{cap} ({label})", figures[fig], f"{fig}.png",
                                          f"{cap} ({label}): Kaplan-Meier with pointwise 95% "
                                          "band (log(-log)); ticks = censored; numbers at risk "
-                                         "under the axis."))
+                                         "under the axis"
+                                         + ("; the diamond is the paper's median and 95% CI"
+                                            if fig.startswith(("km_bmc", "km_metastasis"))
+                                            else "") + "."))
     km_rows, lr_rows = [], []
     for label in order:
         g = groups[label]
