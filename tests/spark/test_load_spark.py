@@ -8,64 +8,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections import Counter
 from pathlib import Path
 
 import duckdb
 import pytest
+from lake_compare import assert_same_lake
 from small_export import NPI, PLANTED_NAME
 
 from etl.declared import compiled_views
 from etl.errors import EtlError, SourceError
 
 VIEWS = compiled_views()
-
-
-def _lake_rows(root: Path, table: str, columns: list[str]) -> Counter:
-    cols = ", ".join(f'"{c}"' for c in columns)
-    con = duckdb.connect()
-    try:
-        rows = con.execute(f"SELECT {cols} FROM read_parquet('{root}/{table}/**/*.parquet', "
-                           f"hive_partitioning = false)").fetchall()
-    finally:
-        con.close()
-    return Counter(map(repr, rows))
-
-
-def _manifest(root: Path) -> dict:
-    return {t["name"]: t for t in json.loads((root / "_export.json").read_text())["tables"]}
-
-
-def _columns(root: Path, table: str, drop=("_rid",)) -> list[str]:
-    return [c for c, _ in _manifest(root)[table]["columns"] if c not in drop]
-
-
-def _resources(root: Path) -> Counter:
-    """(type, id, status, source path, line): what the evidence ledger shows."""
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            f"SELECT r.resource_type, r.id, r.status, f.path, r.line, r.entry "
-            f"FROM read_parquet('{root}/resource/*.parquet') r "
-            f"JOIN read_parquet('{root}/source_file/*.parquet') f USING (file_id)").fetchall()
-    finally:
-        con.close()
-    return Counter(map(repr, rows))
-
-
-def _assert_same_lake(duck: Path, spark: Path) -> None:
-    theirs, ours = _manifest(duck), _manifest(spark)
-    for view in VIEWS:
-        assert ours[view.name]["columns"] == theirs[view.name]["columns"], view.name
-        assert ours[view.name]["partitioned"] == theirs[view.name]["partitioned"], view.name
-        cols = _columns(duck, view.name)
-        assert _lake_rows(spark, view.name, cols) == _lake_rows(duck, view.name, cols), view.name
-    assert _resources(spark) == _resources(duck)
-    for table in ("load_error", "unresolved_reference", "deletion"):
-        cols = _columns(duck, table, drop=("_rid", "file_id"))
-        assert _lake_rows(spark, table, cols) == _lake_rows(duck, table, cols), table
-    for table in ("resource", "source_file", "load_run", "load_error", "deletion"):
-        assert ours[table]["columns"] == theirs[table]["columns"], table
 
 
 # -- small handcrafted exports: one behaviour each, DuckDB's result as the reference ---------
@@ -82,7 +35,7 @@ def lakes(duck_lake, lake, lake_load):
 
 def test_the_lake_equals_the_duckdb_export_of_the_same_inputs(lakes):
     duck, ours, _, _ = lakes
-    _assert_same_lake(duck, ours)
+    assert_same_lake(duck, ours)
 
 
 def test_every_rid_leads_to_its_resource_and_keeps_the_load_order(lakes):
