@@ -18,10 +18,9 @@ import os
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from etl.viewdef.compiler import CompiledView
+from etl.viewdef.compiled import CompiledView, ViewColumn
 
 
 def cache_dir() -> Path | None:
@@ -60,8 +59,6 @@ def _key(view: dict[str, Any]) -> str | None:
 
 def load(view: dict[str, Any]) -> CompiledView | None:
     """The cached compilation of ``view``, or None."""
-    from etl.viewdef.compiler import CompiledView, ViewColumn
-
     folder, key = cache_dir(), _key(view)
     if folder is None or key is None:
         return None

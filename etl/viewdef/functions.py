@@ -7,7 +7,7 @@ ViewDefinitionError naming it, so a view never silently computes something else.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
@@ -27,8 +27,17 @@ from etl.viewdef.expressions import (
 )
 from etl.viewdef.structure import sql_string
 
-if TYPE_CHECKING:
-    from etl.viewdef.expressions import Translator
+
+class Translator(Protocol):
+    """What a function needs of the translator that calls it (``translator.Translator``);
+    a protocol, so this module does not import the translator that imports it."""
+
+    def translate(self, node: fp.Node, scope: Scope) -> Expr: ...
+
+    def child(self, base: Expr, name: str, offset: int) -> Expr: ...
+
+    def of_type(self, base: Expr, type_name: str, offset: int) -> Expr: ...
+
 
 _ARITY: dict[str, tuple[int, int]] = {
     "where": (1, 1), "select": (1, 1), "exists": (0, 1), "empty": (0, 0), "first": (0, 0), "last": (0, 0),

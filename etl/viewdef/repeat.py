@@ -14,8 +14,9 @@ from __future__ import annotations
 from etl.errors import ViewDefinitionError
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
-from etl.viewdef.expressions import Expr, FType, Translator, fresh, json_items
+from etl.viewdef.expressions import Expr, FType, fresh, json_items
 from etl.viewdef.structure import sql_string
+from etl.viewdef.translator import Translator
 
 MAX_DEPTH = 12
 
