@@ -250,7 +250,7 @@ def test_confusion_is_pure_and_counts_unlabelled_members_apart():
 
 @pytest.mark.parametrize("text, message", [
     ("id,label\na,1\n", "needs columns patient_id and label, found id, label"),
-    ("patient_id,label\na,maybe\n", "line 2: label must be 1 or 0, got 'maybe'"),
+    ("patient_id,label\na,maybe\n", r"line 2: label must be 1 or 0 \(or true/false, yes/no\)$"),
     ("patient_id,label\na,1\na,0\n", "line 3: patient listed twice with different labels"),
 ])
 def test_a_malformed_truth_file_is_a_usage_error_naming_the_line(tmp_path, text, message):
