@@ -7,7 +7,7 @@ from .mix import PAPER_INSTITUTION_SIZE
 
 if TYPE_CHECKING:
     from .roles import RoleRow
-    from .sample import SampleSummary
+    from .summary import SampleSummary
 
 ROLE_TEXT = {
     "bmc_paper": "the 22 patients of the paper (Tables I/II, timeline.csv); `paper_patient` = 1-22",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 from .bulk import BulkWriter
@@ -14,16 +13,7 @@ from .paper_patients import build as build_paper
 from .readme import readme_text
 from .record import Record
 from .roles import RoleRow, roles_csv, truth_csv
-
-
-@dataclass
-class SampleSummary:
-    patients: int
-    roles: dict[str, int]
-    resources: dict[str, int]
-    bytes_bundles: int
-    bytes_bulk: int
-    bytes_total: int
+from .summary import SampleSummary
 
 
 def _clean(out: Path) -> None:
