@@ -3,7 +3,7 @@
 Everything that only *reads* the cohort's tables (evidence, check, the outcome analyses) asks
 an :class:`Engine` for a DataFrame with SQL written once, in DuckDB's dialect with ``$name``
 parameters. On DuckDB the text runs as is; on Spark it is transpiled by
-:mod:`cohort.dialect` and the values are bound by Spark (never written into the SQL). Building
+:mod:`etl.spark.dialect` and the values are bound by Spark (never written into the SQL). Building
 tables stays engine-specific (:mod:`cohort.runner`, :mod:`cohort.spark_runner`).
 """
 from __future__ import annotations
@@ -84,7 +84,7 @@ class SparkEngine:
         self.spark = spark
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        from .dialect import DialectError, to_spark
+        from etl.spark.dialect import DialectError, to_spark
 
         values = used_parameters(sql, params)
         try:

@@ -2,7 +2,7 @@
 
 The lake is a folder written by ``bmc export`` (or ``bmc load --engine spark``): one
 sub-folder of Parquet per table and ``_export.json``. The stage files are the DuckDB ones,
-unchanged: each is transpiled by :mod:`cohort.dialect` and run with its ``$name`` parameters
+unchanged: each is transpiled by :mod:`etl.spark.dialect` and run with its ``$name`` parameters
 bound by Spark (``spark.sql(text, args=...)``). Each stage is materialised
 (``localCheckpoint``) and registered as a temporary view named like the DuckDB table
 (``bmc_lab``, ...), so later stages and SQL users read it the same way.
@@ -30,12 +30,12 @@ from typing import Any
 import duckdb
 
 from etl.export import MANIFEST, SHARD_COLUMN
+from etl.spark.dialect import DialectError, to_spark
 from etl.spark.lakes import local_lake, spark_uri
 from etl.spark.load import tidy
 from etl.spark.session import error_message
 
 from .definition import CohortResult, queries_digest, read_cohort
-from .dialect import DialectError, to_spark
 from .engine import SparkEngine, spark_args
 from .errors import DatabaseError, QueryError
 from .parameters import BY_NAME, resolve

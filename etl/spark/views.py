@@ -11,7 +11,7 @@ DuckDB's ``json_transform`` parses each resource into, and ``sql``, a DuckDB SEL
 * :func:`read_resources` reads NDJSON lines with Spark (``spark.read.text`` + ``from_json``
   with that schema) into ``_rid`` (``monotonically_increasing_id``: parity is on the view
   columns, not on ``_rid``) and ``r``;
-* :func:`view_sql` is the view's SQL through ``cohort.dialect.to_spark`` (the rules for
+* :func:`view_sql` is the view's SQL through ``etl.spark.dialect.to_spark`` (the rules for
   ``unnest`` pairs, ``flatten``, ``list_concat``, ``regexp_full_match`` and the
   ``bmc_reference_key`` macro are there, with tests in ``tests/spark/test_dialect.py``);
 * :func:`build_view` runs it and returns the view's columns in view order (no ``_rid``).
@@ -114,7 +114,7 @@ def read_resources(spark, view: CompiledView, paths: Iterable[str | Path]):
 
 def view_sql(view: CompiledView, source: str) -> str:
     """The view's SELECT in Spark SQL, reading the temporary view named ``source``."""
-    from cohort.dialect import to_spark
+    from etl.spark.dialect import to_spark
 
     return to_spark(view.render(f"(SELECT _rid, r FROM {source})"))
 

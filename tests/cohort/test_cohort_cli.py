@@ -189,7 +189,7 @@ def test_duckdb_commands_do_not_need_the_spark_extra(db, monkeypatch):
     import sys
 
     for name in [m for m in sys.modules if m.split(".")[0] in ("pyspark", "sqlglot")
-                 or m in ("cohort.spark_runner", "cohort.dialect")]:
+                 or m in ("cohort.spark_runner", "etl.spark.dialect")]:
         monkeypatch.delitem(sys.modules, name)
     real_import = builtins.__import__
 

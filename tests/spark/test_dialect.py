@@ -1,4 +1,4 @@
-"""The DuckDB -> Spark rules of cohort/dialect.py: the text each rule writes, and (with Spark)
+"""The DuckDB -> Spark rules of etl/spark/dialect.py: the text each rule writes, and (with Spark)
 that DuckDB and Spark then give the same value for the cases where the engines differ."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("sqlglot", reason="sqlglot is not installed (pip install -e '.[spark]')")
 
-from cohort.dialect import DialectError, to_spark
+from etl.spark.dialect import DialectError, to_spark
 
 # (DuckDB text, the Spark text it becomes) -- one line per rule
 TEXT_CASES = [
@@ -63,7 +63,7 @@ def test_rule_text(duck, spark):
 def test_two_generators_left_in_one_select_are_an_error():
     import sqlglot
 
-    from cohort.dialect import _lint_generators
+    from etl.spark.dialect import _lint_generators
 
     with pytest.raises(DialectError, match="2 generators left in one SELECT"):
         _lint_generators(sqlglot.parse_one("SELECT explode(a) AS x, explode(b) AS y FROM t",
