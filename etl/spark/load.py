@@ -66,7 +66,7 @@ from etl.export import (
     select_list,
     shard_expression,
 )
-from etl.ingest import diagnose, resource_types
+from etl.ingest import resource_types
 from etl.load import LoadResult, looks_like_ndjson
 from etl.sources import (
     SourceFile,
@@ -82,7 +82,7 @@ from etl.sources import (
 from etl.store import quote_ident
 
 from .lakes import local_lake, spark_uri
-from .session import error_message
+from .session import error_message, materialise
 from .views import read_schema, view_settings, view_sql
 
 ProgressFn = Callable[[str], None]
@@ -411,6 +411,9 @@ class _Build:
         #                                   list: records walked on the driver add theirs too)
         self.types = _duckdb_types(self.views)
         self.rewrite_hint = False  # set when an NDJSON line may need the reference pass
+        self.bad_lines = None  # rejected NDJSON lines, classified on the executors
+        self.required_rows = None  # resources a table cannot take (executors' rows)
+        self.samples: list[RejectedRecord] = []  # the first executor rejections per file
 
     # -- steps ---------------------------------------------------------------------------
     def run(self) -> LakeSummary:
@@ -480,8 +483,8 @@ class _Build:
         tables += [
             self._write_small("source_file", self._source_file_rows()),
             self._write_small("load_run", self._load_run_rows()),
-            self._write_small("load_error", self._load_error_rows()),
         ]
+        tables.append(self._write("load_error", self._load_error_df()))
         order = [v.name for v in self.views] + list(PROVENANCE)
         tables.sort(key=lambda t: order.index(t.name))
         self._manifest(tables)
@@ -514,11 +517,12 @@ class _Build:
         return re.sub(r"(?:file:)?/*\S*/_work/inputs/(\d+)\.ndjson(?:\.gz)?\.?",
                       lambda m: names.get(int(m.group(1)), m.group(0)), text)
 
-    def _persist(self, df):
-        """Materialise ``df`` and cut its lineage: the view plans are large, and every later
-        action would otherwise analyse them again (measured: a minute for one union of the
-        reference columns of 10 views over 22 MB)."""
-        return df.localCheckpoint(eager=True)
+    def _persist(self, df, *, exact: bool = False):
+        """Materialise ``df`` (:func:`.session.materialise`): the view plans are large, and
+        every later action would otherwise analyse them again (measured: a minute for one
+        union of the reference columns of 10 views over 22 MB). ``exact``: rows a recompute
+        could number differently (the lines), kept in two replicas off ``local``."""
+        return materialise(df, exact=exact)
 
     # -- NDJSON lines ----------------------------------------------------------------------
     def _parsed(self, nd: list[_File]):
@@ -577,7 +581,7 @@ class _Build:
                 h = self._persist(h.withColumn(  # a Bundle without id (Bulk deleted/) is walked too
                     "kind", F.when(obj & (F.col("h.resourceType") == "Bundle"), F.lit("bundle"))
                     .when(ok & F.col("h.resourceType").isin(known), F.lit("ok"))
-                    .otherwise(F.lit("bad"))))
+                    .otherwise(F.lit("bad"))), exact=True)
             finally:
                 split.__exit__(None, None, None)
             self._check_lines_numbered(nd, h)
@@ -650,37 +654,51 @@ class _Build:
         return max(1, min(df.rdd.getNumPartitions(), want))
 
     def _odd_lines(self, h) -> None:
-        """Lines that are not plain resources, in one collect: the rejected ones get the DuckDB
-        loader's reason from ``diagnose`` (the text stays in memory, never in a message), and
-        Bundles written as NDJSON lines are walked like JSON documents."""
+        """Lines that are not plain resources. Rejected lines get the DuckDB loader's reason
+        from ``diagnose`` on the executors (:mod:`.classify`); their text never comes to the
+        driver, only per-file counts and the first rejections of each file for the summary
+        (``load_error`` is written from the executors' rows). Bundles written as NDJSON lines
+        are walked on the driver like JSON documents, streamed one partition at a time."""
         from pyspark.sql import functions as F
 
+        from .classify import rejection_udf
+
         by_id = {f.file_id: f for f in self.files}
-        odd = h.where("kind <> 'ok'").select("file_id", "line", "kind", "value")
-        saw = h.where("kind <> 'bad'").groupBy("file_id").agg(
-            F.lit("seen").alias("kind"), F.lit(None).cast("long").alias("line"),
-            F.max(F.col("value").rlike(REWRITE_HINT).cast("int")).cast("string").alias("value")
-        ).select("file_id", "line", "kind", "value")
-        rows = sorted(odd.unionByName(saw).collect(),
-                      key=lambda r: (r["file_id"], r["line"] or 0))
-        for r in rows:
+        for r in h.where("kind <> 'bad'").groupBy("file_id").agg(
+                F.max(F.col("value").rlike(REWRITE_HINT).cast("int")).alias("hint")).collect():
+            by_id[r["file_id"]].saw_resource = True
+            self.rewrite_hint = self.rewrite_hint or r["hint"] == 1
+        bundles = h.where("kind = 'bundle'").select("file_id", "line", "value")
+        for r in bundles.orderBy("file_id", "line").toLocalIterator():
+            _walk_records(walk_document(orjson.loads(r["value"])), by_id[r["file_id"]],
+                          r["line"], self.driver)
+        bad = h.where("kind = 'bad'").select(
+            "file_id", "line", rejection_udf()("value").alias("d")).select(
+            "file_id", "line", F.lit(None).cast("string").alias("entry"),
+            "d.resource_type", "d.resource_id", "d.reason", "d.untyped", "d.untyped_fhir")
+        self.bad_lines = self._persist(bad, exact=False)
+        for r in self.bad_lines.groupBy("file_id").agg(
+                F.count(F.lit(1)).alias("n"), F.sum(F.col("untyped").cast("int")).alias("u"),
+                F.sum(F.col("untyped_fhir").cast("int")).alias("uf")).collect():
             f = by_id[r["file_id"]]
-            if r["kind"] == "seen":
-                f.saw_resource = True
-                self.rewrite_hint = self.rewrite_hint or r["value"] == "1"
-            elif r["kind"] == "bundle":
-                _walk_records(walk_document(orjson.loads(r["value"])), f, r["line"],
-                              self.driver)
-            else:
-                reason, rtype, rid = diagnose(r["value"].encode("utf-8", "surrogatepass"))
-                if reason == "missing resourceType":
-                    f.untyped += 1
-                    f.untyped_fhir += looks_like_fhir(orjson.loads(r["value"]))
-                else:
-                    f.other_bad += 1
-                f.rejected += 1
-                self.errors.append(RejectedRecord(f.sf.display, r["line"], None, rtype, rid,
-                                                  reason))
+            f.rejected += r["n"]
+            f.untyped += r["u"]
+            f.untyped_fhir += r["uf"]
+            f.other_bad += r["n"] - r["u"]
+        self.samples += self._first_errors(self.bad_lines)
+
+    def _first_errors(self, rows) -> list[RejectedRecord]:
+        """The first rejections of each file (by line, entry) as records: what the summary
+        shows (its first 10 overall are among them), bounded by files x 10."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        names = {f.file_id: f.sf.display for f in self.files}
+        order = Window.partitionBy("file_id").orderBy(F.col("line").asc_nulls_first(),
+                                                      F.col("entry").asc_nulls_first())
+        first = rows.withColumn("n", F.row_number().over(order)).where("n <= 10")
+        return [RejectedRecord(names[r["file_id"]], r["line"], r["entry"], r["resource_type"],
+                               r["resource_id"], r["reason"]) for r in first.collect()]
 
     # -- views, rejections, versions -------------------------------------------------------
     def _view_rows(self, view, parsed):
@@ -695,9 +713,10 @@ class _Build:
         self.say(f"view {view.name} built")
         return out
 
-    def _required(self, view_rows) -> dict[int, str]:
-        """_rid -> reason for resources a table cannot take (``Ingestor._check_required``:
-        the first table in declaration order names the reason), in one job."""
+    def _required(self, view_rows):
+        """``(_rid, why)`` of resources a table cannot take (``Ingestor._check_required``:
+        the first table in declaration order names the reason), a DataFrame (they may be
+        many: they stay on the executors), or None when no table has a required column."""
         from pyspark.sql import functions as F
 
         parts, reasons = [], []
@@ -709,18 +728,19 @@ class _Build:
             for c in cols:
                 cond = cond | F.col(f"`{c}`").isNull()
             parts.append(view_rows[v.name].where(cond).select(
-                "_rid", F.lit(len(reasons)).alias("k")))
+                "_rid", F.lit(len(reasons) + 1).alias("k")))
             reasons.append(f"table {v.name} needs {', '.join(cols)}; the resource has none "
                            f"(e.g. no subject)")
         if not parts:
-            return {}
+            return None
         both = parts[0]
         for p in parts[1:]:
             both = both.unionByName(p)
-        return {r["_rid"]: reasons[r["k"]] for r in
-                both.groupBy("_rid").agg(F.min("k").alias("k")).collect()}
+        texts = F.array(*[F.lit(r) for r in reasons])
+        return both.groupBy("_rid").agg(F.min("k").alias("k")).select(
+            "_rid", F.element_at(texts, F.col("k")).alias("why"))
 
-    def _settle(self, parsed, rejected: dict[int, str]):
+    def _settle(self, parsed, rejected):
         """``resource`` with its status, and ``deletion`` with ``applied`` (etl.versions)."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
@@ -741,9 +761,8 @@ class _Build:
             "_rid", "file_id", "line", "entry", "rtype", "id", "id_derived", "version_id",
             "last_updated", F.xxhash64("value").cast("decimal(20,0)").alias("content_hash"),
             "full_url")
-        if rejected:
-            rej = spark.createDataFrame(list(rejected.items()), "_rid long, why string")
-            res = res.join(F.broadcast(rej), "_rid", "left")
+        if rejected is not None:
+            res = res.join(rejected, "_rid", "left")
         else:
             res = res.withColumn("why", F.lit(None).cast("string"))
         order = Window.partitionBy("rtype", "id", F.col("why").isNull()).orderBy(
@@ -765,14 +784,11 @@ class _Build:
                   F.lit("deleted"))
             .otherwise(F.lit("current")).alias("status")).drop("rn", "del_rid", "same_as_winner")
         status = self._persist(status)
-        by_id = {f.file_id: f for f in self.files}
-        for r in [] if not rejected else status.where("why IS NOT NULL").select(
-                "file_id", "line", "entry", "rtype", "id", "why").collect():
-            f = by_id[r["file_id"]]
-            f.records -= 1
-            f.rejected += 1
-            self.errors.append(RejectedRecord(f.sf.display, r["line"], r["entry"], r["rtype"],
-                                              r["id"], r["why"]))
+        if rejected is not None:  # load_error rows, written from the executors
+            self.required_rows = status.where("why IS NOT NULL").select(
+                "file_id", "line", "entry", F.col("rtype").alias("resource_type"),
+                F.col("id").alias("resource_id"), F.col("why").alias("reason"))
+            self.samples += self._first_errors(self.required_rows)
         if not has_deletions:
             return status, dels.withColumn("applied", F.lit(False))
         gone = (status.where("status = 'deleted'").select(
@@ -952,8 +968,13 @@ class _Build:
         by_id = {f.file_id: f for f in self.files}
         for r in counts["resources"]:
             self.summary.by_type.setdefault(r["rtype"], Counter())[r["status"]] += r["count"]
-            if not r["driver"]:  # NDJSON lines (driver records were counted while walked)
-                by_id[r["file_id"]].records += r["count"]
+            f = by_id[r["file_id"]]
+            if r["status"] == "rejected":  # a table's required column: counted, not loaded
+                f.rejected += r["count"]
+                if r["driver"]:  # driver records were counted as loaded while walked
+                    f.records -= r["count"]
+            elif not r["driver"]:  # NDJSON lines
+                f.records += r["count"]
         for r in counts["deletions"]:
             self.summary.deletions += r["count"]
             if r["status"] == "applied":
@@ -977,11 +998,32 @@ class _Build:
         self.summary.skipped_entries = self.driver.skipped_entries
 
     def _summarise_errors(self) -> None:
-        errs = sorted(self.errors, key=lambda e: (e.file, e.line if e.line is not None else -1,
-                                                  e.entry or ""))
-        self.errors = errs
+        """The summary's first 10 rejections: from the driver's (documents, Bundles,
+        unreadable files) and the first of each file found on the executors."""
+        gone = set(self.summary.non_resource_files)
+        errs = sorted([e for e in [*self.errors, *self.samples] if e.file not in gone],
+                      key=lambda e: (e.file, e.line if e.line is not None else -1,
+                                     e.entry or ""))
         self.summary.rejected_records = errs[:10]
         self.summary.rejected_sample = [str(e) for e in errs[:10]]
+
+    def _load_error_df(self):
+        """``load_error``: the driver's rows and the executors' (rejected lines, required
+        columns), without the files found to be no FHIR at all (as ``bmc load``)."""
+        from pyspark.sql import functions as F
+
+        schema = ("load_id int, file string, line long, entry string, resource_type string, "
+                  "resource_id string, reason string")
+        out = self.spark.createDataFrame(self._load_error_rows(), schema)
+        names = self.spark.createDataFrame(
+            [(f.file_id, f.sf.display) for f in self.files if not f.non_resource],
+            "file_id int, file string")
+        for rows in (self.bad_lines, self.required_rows):
+            if rows is not None:
+                out = out.unionByName(rows.join(F.broadcast(names), "file_id").select(
+                    F.lit(LOAD_ID).alias("load_id"), "file", "line", "entry",
+                    "resource_type", "resource_id", "reason"))
+        return out
 
     def _source_file_rows(self) -> list[tuple]:
         return [(f.file_id, LOAD_ID, str(f.sf.path), f.kind, f.sf.size, f.mtime_ns, f.sha256,

@@ -52,6 +52,35 @@ def is_local_master(master: str) -> bool:
     return master == "local" or master.startswith("local[")
 
 
+def materialise(df, *, exact: bool = False):
+    """``df`` computed once now, so later actions read its rows instead of its plan.
+
+    Where it is kept decides what a lost executor costs:
+
+    * ``local[...]``: ``localCheckpoint`` (the executors are the driver's process; the lineage
+      is cut, so later plans stay small);
+    * a cluster with a checkpoint folder (``spark.checkpoint.dir`` or
+      ``sc.setCheckpointDir``, on storage every node reaches): a reliable checkpoint, which
+      survives any executor and cuts the lineage;
+    * a cluster without one: ``persist(MEMORY_AND_DISK)`` and a count; a lost executor's
+      blocks are recomputed from the same plan (the same input partitions), ``exact`` parts
+      (the numbered lines) keep a second replica (``MEMORY_AND_DISK_2``) so they are not.
+    """
+    from pyspark import StorageLevel
+
+    sc = df.sparkSession.sparkContext
+    if is_local_master(sc.master):
+        return df.localCheckpoint(eager=True)
+    if sc.getCheckpointDir():
+        kept = df.persist(StorageLevel.MEMORY_AND_DISK)
+        out = kept.checkpoint(eager=True)
+        kept.unpersist()
+        return out
+    kept = df.persist(StorageLevel.MEMORY_AND_DISK_2 if exact else StorageLevel.MEMORY_AND_DISK)
+    kept.count()
+    return kept
+
+
 def check_master(master: str) -> None:
     """Refuse masters bmc cannot run on, before any JVM starts."""
     if master.startswith("sc://"):
