@@ -4,7 +4,9 @@ The lake is a folder written by ``bmc export`` (or ``bmc load --engine spark``):
 sub-folder of Parquet per table and ``_export.json``. The stage files are the DuckDB ones,
 unchanged: each is transpiled by :mod:`etl.spark.dialect` and run with its ``$name`` parameters
 bound by Spark (``spark.sql(text, args=...)``). Each stage is materialised
-(``localCheckpoint``) and registered as a temporary view named like the DuckDB table
+(:func:`etl.spark.session.materialise`: a local checkpoint on ``local[...]``, a reliable
+checkpoint or a persisted copy on a cluster, so a lost executor is recomputed rather than
+failing the run) and registered as a temporary view named like the DuckDB table
 (``bmc_lab``, ...), so later stages and SQL users read it the same way.
 
 As DuckDB leaves the ``bmc_*`` tables in the database, a Spark run leaves them in the lake:
@@ -33,7 +35,7 @@ from etl.export import MANIFEST, SHARD_COLUMN
 from etl.spark.dialect import DialectError, to_spark
 from etl.spark.lakes import local_lake, spark_uri
 from etl.spark.load import tidy
-from etl.spark.session import error_message
+from etl.spark.session import error_message, materialise
 
 from .definition import CohortResult, queries_digest, read_cohort
 from .engine import SparkEngine, spark_args
@@ -179,7 +181,7 @@ def run_group_spark(spark, group: str, params: Mapping[str, Any],
         try:
             parts = materialised_parts(text, f"__{stage.table}")
             for name, part in parts:
-                df = spark.sql(part, args=_args(params, stage.params)).localCheckpoint(eager=True)
+                df = materialise(spark.sql(part, args=_args(params, stage.params)))
                 if name is not None:
                     df.createOrReplaceTempView(name)
             for name, _ in parts[:-1]:
