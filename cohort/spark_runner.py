@@ -95,6 +95,37 @@ def register_export(spark, folder: str | Path) -> list[str]:
     return names + stored
 
 
+#: Where a Spark run reads the FHIR tables from: a lake folder, or a mapping of declared
+#: table name (``observation``, ``resource``, ...) to a catalog table name read with
+#: ``spark.table`` (``"main.fhir.observation"``) or to a DataFrame.
+Tables = str | Path | Mapping[str, Any]
+
+
+def register_catalog(spark, tables: Mapping[str, Any]) -> list[str]:
+    """Register tables that already live in the session's catalog (a Databricks schema, Hive
+    tables, DataFrames) under the declared names the queries read, instead of a lake folder.
+
+    ``tables`` maps a declared table name to a catalog name (``spark.table(name)``) or a
+    DataFrame; at least the tables the cohort reads (:data:`cohort.runner.REQUIRED_TABLES`)
+    must be there. Nothing is stored: the ``bmc_*`` tables live in the session only."""
+    missing = [t for t in REQUIRED_TABLES if t not in tables]
+    if missing:
+        raise DatabaseError(f"the table mapping has no {', '.join(missing)}; map every declared "
+                            f"table the cohort reads to a catalog table (docs/spark.md)")
+    for name, source in tables.items():
+        try:
+            df = spark.table(source) if isinstance(source, str) else source
+        except Exception as e:  # AnalysisException: no such table
+            raise DatabaseError(f"{name}: the catalog table {source!r} cannot be read "
+                                f"({error_message(e)})") from None
+        if SHARD_COLUMN in df.columns:
+            df = df.drop(SHARD_COLUMN)
+        df.createOrReplaceTempView(name)
+    _LAKE_VIEWS.pop(_app(spark), None)  # the views no longer hold a lake's tables
+    _STORED_VIEWS.pop(_app(spark), None)
+    return list(tables)
+
+
 def register_reference(spark) -> dict[str, int]:
     """The ``ref_*`` tables from ``queries/reference/`` (checked exactly as for DuckDB)."""
     con = duckdb.connect()
@@ -194,14 +225,20 @@ def run_group_spark(spark, group: str, params: Mapping[str, Any],
     return info
 
 
-def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None, *,
+def cohort_spark(spark, export: Tables, params: Mapping[str, Any] | None = None, *,
                  store: bool = True, reuse: bool = False) -> CohortResult:
     """The cohort over a Parquet lake, on Spark; the same result object as on DuckDB.
 
-    With ``store`` the ``bmc_*`` tables are written into the lake (see the module doc); with
-    ``reuse`` tables stored there with the same parameters from the same lake and queries
-    are read instead of rebuilt."""
+    ``export`` is the lake folder, or a mapping of declared table -> catalog table or
+    DataFrame (:func:`register_catalog`; then ``store`` and ``reuse`` do not apply: the
+    ``bmc_*`` tables stay in the session). With ``store`` the ``bmc_*`` tables are written
+    into the lake (see the module doc); with ``reuse`` tables stored there with the same
+    parameters from the same lake and queries are read instead of rebuilt."""
     values = resolve(params)
+    if isinstance(export, Mapping):
+        register_catalog(spark, export)
+        return read_cohort(SparkEngine(spark), values,
+                           run_group_spark(spark, "cohort", values))
     register_export(spark, export)
     if reuse and lake_up_to_date(export, values, "cohort"):
         return read_cohort(SparkEngine(spark), values, RunInfo(notes=[
@@ -212,11 +249,16 @@ def cohort_spark(spark, export: str | Path, params: Mapping[str, Any] | None = N
     return read_cohort(SparkEngine(spark), values, info)
 
 
-def screen_spark(spark, export: str | Path, params: Mapping[str, Any] | None = None, *,
+def screen_spark(spark, export: Tables, params: Mapping[str, Any] | None = None, *,
                  store: bool = True, reuse: bool = False) -> ScreenResult:
-    """The cohort, then the screen, over a Parquet lake on Spark (``store``, ``reuse`` as
-    for :func:`cohort_spark`; the cohort's tables are reused when up to date, as on DuckDB)."""
+    """The cohort, then the screen, over a Parquet lake or a table mapping on Spark
+    (``export``, ``store``, ``reuse`` as for :func:`cohort_spark`; the cohort's tables are
+    reused when up to date, as on DuckDB)."""
     values = resolve(params)
+    if isinstance(export, Mapping):
+        cohort = cohort_spark(spark, export, values)
+        return read_screen(SparkEngine(spark), cohort,
+                           run_group_spark(spark, "screen", cohort.params))
     if reuse and lake_up_to_date(export, values, "screen"):
         register_export(spark, export)
         cohort = read_cohort(SparkEngine(spark), values)
