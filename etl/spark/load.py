@@ -82,7 +82,7 @@ from etl.sources import (
 from etl.store import quote_ident
 
 from .lakes import local_lake, spark_uri
-from .session import error_message, materialise
+from .session import error_message, materialise, setup_failure
 from .views import read_schema, view_settings, view_sql
 
 ProgressFn = Callable[[str], None]
@@ -373,7 +373,7 @@ def _root_cause(error: BaseException) -> str:
     """The innermost Java cause (``java.io.EOFException: Unexpected end of input stream`` for
     a gzip file cut short) and the file Spark names, without quoted values."""
     java = getattr(error, "java_exception", None)
-    if java is None:
+    if java is None or setup_failure(error) is not None:
         return error_message(error)
     parts, cause = [], java
     while cause is not None:
@@ -852,7 +852,6 @@ class _Build:
 
         if not self.rewrite_hint and not self.driver.rows:
             return rows
-        spark = self.spark
         looks = _UNRESOLVED.format(c="ref") + " OR ref LIKE '#%'"
         cands = None
         for v in self.views:
@@ -863,19 +862,25 @@ class _Build:
             cands = refs if cands is None else cands.unionByName(refs)
         if cands is None:
             return rows
-        found = [r["ref"] for r in cands.distinct().collect()]
-        if not found:
+        found = self._persist(cands.distinct())
+        n = found.count()
+        if not n:
             return rows
-        self.say(f"resolving {len(found)} distinct references")
-        mapping = self._resolve(found, status, identifiers)
-        m = spark.createDataFrame([(mapping,)], "m map<string, string>")
+        self.say(f"resolving {n} distinct references")
+        mapping = self._persist(self._resolve(found, status, identifiers))
         out = {}
         for v in self.views:
             cols = self._ref_columns(v)
             if not cols:
                 out[v.name] = rows[v.name]
                 continue
-            df = rows[v.name].crossJoin(F.broadcast(m))
+            # each row gets a map of its own resolvable references only (a join on the
+            # executors, never one map of every reference of the load)
+            pairs = self._ref_pairs(v, rows[v.name])
+            per_row = (pairs.join(mapping, pairs.reference == mapping.ref)
+                       .groupBy("_rid").agg(F.map_from_entries(F.collect_set(
+                           F.struct("ref", "key"))).alias("m")))
+            df = rows[v.name].join(per_row, "_rid", "left")
             for c in cols:
                 name = quote_ident(c.name).replace('"', "`")
                 types = ", ".join("'" + t + "'" for t in c.reference_types)
@@ -894,49 +899,40 @@ class _Build:
             out[v.name] = df.drop("m")
         return out
 
-    def _resolve(self, refs: list[str], status, identifiers) -> dict[str, str]:
-        """ref -> ``Type/id`` where exactly one current resource matches (``_MAP``)."""
+    def _resolve(self, refs, status, identifiers):
+        """``(ref, key)``: ref -> ``Type/id`` where exactly one current resource matches
+        (``_MAP``), for the distinct references ``refs`` (a one-column DataFrame ``ref``);
+        all on the executors: urn:/fullUrl references join ``full_url``, conditional ones
+        (``Type?identifier=system|value``) are parsed in SQL and join the identifiers."""
         from pyspark.sql import functions as F
 
-        spark = self.spark
         current = status.where("status = 'current'").select(
             "_rid", "rtype", F.concat_ws("/", "rtype", "id").alias("key"), "full_url")
-        out: dict[str, str] = {}
-        urls = [r for r in refs if r.startswith("urn:") or "?" not in r]
-        if urls:
-            u = spark.createDataFrame([(r,) for r in urls], "ref string")
-            for r in (current.join(u, current.full_url == u.ref).groupBy("ref")
-                      .agg(F.countDistinct("key").alias("n"), F.first("key").alias("key"))
-                      .where("n = 1").collect()):
-                out[r["ref"]] = r["key"]
-        conds = []
-        for ref in refs:
-            if "?" not in ref or "identifier=" not in ref:
-                continue
-            rtype = ref.split("?", 1)[0]
-            rtype = rtype if rtype.isalpha() else None
-            ident = ""
-            for part in ref.split("?", 1)[1].split("&"):
-                if part.startswith("identifier="):
-                    ident = part[len("identifier="):]
-                    break
-            ident = ident.replace("%7C", "|").replace("%7c", "|")
-            system, sep, value = ident.partition("|")
-            if not sep:
-                system, value = None, ident
-            conds.append((ref, rtype, system, value))
-        if conds:
-            c = spark.createDataFrame(conds, "ref string, ctype string, csystem string, "
-                                             "cvalue string")
-            j = (c.join(identifiers, (identifiers.value == c.cvalue)
-                        & (c.csystem.isNull() | (c.csystem == "")
-                           | (identifiers.system == c.csystem)))
-                 .join(current, "_rid").where("rtype = ctype"))
-            for r in (j.groupBy("ref").agg(F.countDistinct("key").alias("n"),
-                                           F.first("key").alias("key"))
-                      .where("n = 1").collect()):
-                out[r["ref"]] = r["key"]
-        return out
+
+        def unique(df):
+            return (df.groupBy("ref").agg(F.countDistinct("key").alias("n"),
+                                          F.first("key").alias("key"))
+                    .where("n = 1").select("ref", "key"))
+
+        urls = refs.where("ref LIKE 'urn:%' OR ref NOT LIKE '%?%'")
+        by_url = unique(current.join(urls, current.full_url == urls.ref))
+        ident = F.regexp_replace(F.regexp_extract(
+            "ref", r"\?(?:[^&]*&)*?identifier=([^&]*)", 1), "%7[Cc]", "|")
+        conds = refs.where("ref LIKE '%?%' AND ref LIKE '%identifier=%'").select(
+            "ref", F.split_part("ref", F.lit("?"), F.lit(1)).alias("t"), ident.alias("ident"))
+        has_system = F.instr("ident", "|") > 0
+        c = conds.select(
+            "ref", F.when(F.col("t").rlike("^[A-Za-z]+$"), F.col("t")).alias("ctype"),
+            F.when(has_system, F.substring_index("ident", "|", 1)).alias("csystem"),
+            F.when(has_system, F.expr("substring(ident, instr(ident, '|') + 1)"))
+            .otherwise(F.col("ident")).alias("cvalue"))
+        j = (c.join(identifiers, (identifiers.value == c.cvalue)
+                    & (c.csystem.isNull() | (c.csystem == "")
+                       | (identifiers.system == c.csystem)))
+             .join(current, "_rid").where("rtype = ctype"))
+        by_identifier = unique(j)
+        return by_identifier.unionByName(by_url.join(by_identifier.select("ref"), "ref",
+                                                     "left_anti"))
 
     def _unresolved(self, rows, status):
         """``unresolved_reference`` (``references.list_unresolved`` on a new database)."""

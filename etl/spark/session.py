@@ -155,9 +155,47 @@ def quiet_query_context_loggers() -> None:
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")
 
 
+#: Failures whose cause is the cluster's setup, not the data: (pattern in the error's whole
+#: text, with the Java causes; the one-line message with the next step).
+_SETUP_FAILURES: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r'Cannot run program "([^"]*)"'),
+     "executors could not start Python (PYSPARK_PYTHON={0}); set PYSPARK_PYTHON (or "
+     "spark.pyspark.python) to a Python with bmc-cohort installed on every executor"),
+    (re.compile(r"No module named '?(etl|cohort|orjson)"),
+     "the executors' Python has no {0} module; install bmc-cohort on every executor "
+     "(docs/spark.md, Inside an existing Spark session)"),
+    (re.compile(r"PYTHON_VERSION_MISMATCH|Python in worker has different version"),
+     "the executors run another Python version than the driver; point PYSPARK_PYTHON at the "
+     "same version on every node"),
+    (re.compile(r"spark\.driver\.maxResultSize"),
+     "a result sent to the driver exceeded spark.driver.maxResultSize; raise it with "
+     "--spark-conf spark.driver.maxResultSize=2g"),
+)
+
+
+def setup_failure(error: BaseException) -> str | None:
+    """The one-line message with the next step for a failure of the cluster's setup (the
+    executors cannot start Python, lack bmc-cohort, ...), or None for any other error."""
+    text = str(error)
+    java = getattr(error, "java_exception", None)
+    cause = java
+    while cause is not None:  # Py4JJavaError: the causes' texts too
+        text += "\n" + str(cause.toString())
+        cause = cause.getCause()
+    for pattern, message in _SETUP_FAILURES:
+        found = pattern.search(text)
+        if found:
+            return message.format(*(found.groups() or ("",)))
+    return None
+
+
 def error_message(error: BaseException) -> str:
     """The first line of a Spark error without quoted values (an ANSI cast error quotes the
-    value that failed, which may be patient data): safe to show and log."""
+    value that failed, which may be patient data): safe to show and log. A failure of the
+    cluster's setup is named with what to do instead (:func:`setup_failure`)."""
+    hint = setup_failure(error)
+    if hint is not None:
+        return hint
     text = str(error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
     return _QUOTED.sub("'...'", first)
