@@ -148,10 +148,24 @@ def check(con: duckdb.DuckDBPyConnection, truth_csv: str | Path,
 
 
 def check_built(engine: Engine, labels: Mapping[str, bool]) -> CheckResult:
-    """Compare the built ``bmc_cohort`` (either engine) against ``labels``."""
-    predicted = set(engine.query("SELECT patient_id FROM bmc_cohort").patient_id)
-    known = set(engine.query("SELECT patient_id FROM bmc_patient").patient_id)
-    result = confusion(predicted, labels, known)
+    """Compare the built ``bmc_cohort`` (either engine) against ``labels``.
+
+    The labels go to the engine and the comparison runs there: what comes back is one row
+    per labelled patient and one count, never every patient id of the database (on Spark a
+    collect of millions of ids to the driver)."""
+    engine.register("_bmc_truth", pd.DataFrame({"patient_id": pd.Series(list(labels),
+                                                                         dtype="string")}))
+    seen = engine.query(
+        "SELECT t.patient_id, c.patient_id IS NOT NULL AS hit, p.patient_id IS NOT NULL AS known "
+        "FROM _bmc_truth t "
+        "LEFT JOIN (SELECT DISTINCT patient_id FROM bmc_cohort) c ON c.patient_id = t.patient_id "
+        "LEFT JOIN (SELECT DISTINCT patient_id FROM bmc_patient) p ON p.patient_id = t.patient_id")
+    unlabelled = int(engine.query(
+        "SELECT count(DISTINCT patient_id) AS n FROM bmc_cohort "
+        "WHERE patient_id NOT IN (SELECT patient_id FROM _bmc_truth)").n.iloc[0])
+    result = confusion(set(seen.patient_id[seen.hit.astype(bool)]), labels,
+                       set(seen.patient_id[seen.known.astype(bool)]))
+    result.unlabelled_in_cohort = unlabelled
     if len(result.disagreements):
         why = engine.query(
             "SELECT patient_id, failed_rules FROM bmc_patient_rule "
