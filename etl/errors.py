@@ -112,3 +112,21 @@ class ViewDefinitionError(EtlError):
 
 class LoadAborted(EtlError):
     """The load was rolled back; the database is as it was before."""
+
+
+def is_interruption(error: BaseException | None) -> bool:
+    """True when ``error`` -- or an error it happened while handling -- is Ctrl-C.
+
+    DuckDB turns a SIGINT during a query into ``RuntimeError('Query interrupted')`` (or
+    ``duckdb.InterruptException``), and clean-up code that runs next on the aborted
+    transaction raises an error of its own, which hides the interruption unless the chain
+    is followed."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, KeyboardInterrupt) or type(error).__name__ == "InterruptException":
+            return True
+        if isinstance(error, RuntimeError) and str(error).strip() == "Query interrupted":
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False

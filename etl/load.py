@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from . import references, versions
 from .bundles import Record, looks_like_fhir, walk_document
-from .errors import EtlError, InputError, LoadAborted, Location, SourceError
+from .errors import EtlError, InputError, LoadAborted, Location, SourceError, is_interruption
 from .ingest import FileStats, Ingestor, diagnose, resource_types
 from .sources import (
     CHUNK_BYTES,
@@ -524,8 +524,10 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
         raise SourceError("no .json/.ndjson/.jsonl files found in the inputs")
     if views is None:
         views = _declared()
+    created = not isinstance(db, duckdb.DuckDBPyConnection) and not Path(db).exists()
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else \
         connect(db, memory_limit=options.memory_limit, threads=options.threads)
+    committed = False
     try:
         from .viewdef.macros import install_macros
         install_macros(con)
@@ -538,20 +540,24 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
             loader.run(disc.files)
             result = loader.finish(started)
             con.execute("COMMIT")
+            committed = True
             return result
         except InputError as e:
             con.execute("ROLLBACK")
             raise LoadAborted(f"--strict: {e}; nothing was loaded") from None
-        except KeyboardInterrupt:
-            con.execute("ROLLBACK")
-            raise LoadAborted("interrupted; nothing was loaded, the database is unchanged") from None
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(duckdb.Error):  # a failed write (disk full, a file
                 con.execute("ROLLBACK")  # size limit) may have ended the transaction already:
+            if is_interruption(e):  # Ctrl-C, even when clean-up raised over it
+                raise LoadAborted("interrupted; nothing was loaded, the database is "
+                                  "unchanged") from None
             raise  # the error that stopped the load is the one to report
     finally:
         if con is not db:
             con.close()
+            if created and not committed:  # a database this load created: none is left
+                for path in (Path(db), Path(f"{db}.wal")):
+                    path.unlink(missing_ok=True)
 
 
 __all__ = ["EtlError", "LoadOptions", "LoadResult", "load"]
