@@ -160,8 +160,8 @@ def main() -> None:
 
     from load_bench import write_export
 
+    from etl.declared import compiled_views
     from etl.spark.session import spark_session
-    from etl.viewdef.catalog import load_declared_views
 
     work = Path(tempfile.mkdtemp(prefix="bmc-spark-bench-"))
     try:
@@ -170,7 +170,7 @@ def main() -> None:
         mb = obs.stat().st_size / 1e6
         print(f"{args.patients} patients: Observation NDJSON {mb:.1f} MB")
 
-        views = [v for v in load_declared_views() if v.name in VIEWS]
+        views = [v for v in compiled_views() if v.name in VIEWS]
         bare = [duckdb_views_run(views, obs, work, i) for i in range(1 + args.repeat)]
         duck = [duckdb_run(obs, work, i) for i in range(1 + args.repeat)]
 

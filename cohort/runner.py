@@ -4,7 +4,7 @@ A stage is one ``.sql`` file holding one SELECT. ``NN_name.sql`` becomes table `
 (the cohort stages); ``screen_NN_name.sql`` becomes ``bmc_name`` too but only runs for the
 screen. Values are bound as DuckDB ``$name`` parameters -- only those the file uses, which
 its header comment must list (checked). Table names are the only identifiers written into SQL
-and go through :func:`etl.store.quote_ident`.
+and go through :func:`etl.sql.quote_ident`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from etl.store import quote_ident
+from etl.sql import quote_ident
 from etl.viewdef.macros import install_date_macros
 
 from .engine import PARAMETER

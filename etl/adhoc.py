@@ -17,7 +17,7 @@ import duckdb
 
 from .errors import ViewDefinitionError
 from .load import LoadOptions, load
-from .store import quote_ident
+from .sql import quote_ident
 
 
 def run_view(view: dict, inputs: Sequence[str | Path]) -> tuple[list[str], list[tuple]]:

@@ -29,7 +29,7 @@ import duckdb
 
 from .declared import load_view_json
 from .errors import EtlError
-from .store import quote_ident, sql_string
+from .sql import quote_ident, sql_string
 
 #: The provenance tables written next to the declared ones (when the database has them).
 PROVENANCE_TABLES = ("resource", "source_file", "load_run", "load_error", "deletion",

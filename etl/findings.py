@@ -23,7 +23,8 @@ import duckdb
 import pyarrow as pa
 
 from .errors import Location
-from .store import quote_ident, run_script, sql_string
+from .sql import quote_ident, sql_string
+from .store import run_script
 
 # FHIR primitive type -> the findings.sql macro call that judges a JSON value of it.
 RULES: dict[str, str] = {

@@ -21,7 +21,7 @@ import pyarrow as pa
 from . import findings
 from .errors import InputError, Location, printable
 from .references import wrong_type_reason
-from .store import quote_ident, sql_string
+from .sql import quote_ident, sql_string
 from .viewdef.macros import PLAIN_PATTERN
 
 HEADER_STRUCTURE: dict = {

@@ -24,7 +24,7 @@ import duckdb
 from .errors import EtlError
 from .load import LoadOptions, LoadResult, load
 from .sources import content_sha256
-from .store import quote_ident, sql_string
+from .sql import quote_ident, sql_string
 
 #: Derived tables the cohort commands rebuild from the loaded tables: not copied.
 DERIVED_PREFIXES = ("bmc_", "ref_")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
-from .store import quote_ident
+from .sql import quote_ident
 from .viewdef.macros import PLAIN_PATTERN
 
 _LOOKS_UNRESOLVED = "({c} LIKE 'urn:%' OR {c} LIKE '%?%')"

@@ -14,6 +14,9 @@ import duckdb
 
 from .errors import EtlError, SourceError
 
+# re-exported for etl/load.py and etl/spark/load.py (being reworked); new code imports etl.sql
+from .sql import quote_ident, sql_string
+
 SCHEMA_VERSION = "1"
 #: The DuckDB storage format a new database file is written in: the oldest that the DuckDB
 #: CLI from the package registries (1.5.x, `duckdb hospital.duckdb`) opens; DuckDB 2.x reads
@@ -51,17 +54,6 @@ def check_database_file(db: str | Path) -> None:
             "an empty file" if not head else "another kind of file"
         raise NotADatabase(f"{db}: is {what}, not a DuckDB database; give --db a new file "
                            f"name or a database made by `bmc load`")
-
-
-def quote_ident(name: str) -> str:
-    """Quote an SQL identifier (identifiers cannot be bound as parameters)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_string(value: str) -> str:
-    """An SQL string literal, for the few constants DuckDB cannot take as a bound parameter
-    (json_transform structures). Never used for data read from input files."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def connect(db: str | Path, *, memory_limit: str | None = None,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import duckdb
 
-from .store import quote_ident, run_script
+from .sql import quote_ident
+from .store import run_script
 
 _RESOLVE = """
 -- Only keys that occur more than once (in this load, or already current) or are deleted need

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from etl.store import quote_ident
+from etl.sql import quote_ident
 
 from ..check import confusion
 from ..engine import DuckDBEngine

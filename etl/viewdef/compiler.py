@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etl.errors import ViewDefinitionError
+from etl.sql import quote_ident
 from etl.viewdef import cache as view_cache
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
@@ -36,7 +37,7 @@ from etl.viewdef.expressions import (
     literal,
 )
 from etl.viewdef.repeat import repeat_items
-from etl.viewdef.structure import Structure, quote_ident
+from etl.viewdef.structure import Structure
 from etl.viewdef.translator import Translator
 from etl.viewdef.validation import check_shape
 

@@ -14,9 +14,9 @@ import orjson
 import pyarrow as pa
 
 from etl.errors import ViewDefinitionError
+from etl.sql import template_string
 from etl.viewdef.compiler import compile_view
 from etl.viewdef.macros import install_macros
-from etl.viewdef.structure import sql_string
 
 _RUNTIME_PREFIXES = ("FHIRPath:", "repeat:")
 
@@ -41,9 +41,9 @@ def evaluate_view(con: duckdb.DuckDBPyConnection, view: dict[str, Any],
     name = f"_bmc_eval_{id(table)}"
     con.register(name, table)
     try:
-        structure = sql_string(orjson.dumps(compiled.structure).decode())
+        structure = template_string(orjson.dumps(compiled.structure).decode())
         source = (f"(SELECT _rid, json_transform(json, {structure}) AS r FROM {name} "
-                  f"WHERE resource_type = {sql_string(compiled.resource)})")
+                  f"WHERE resource_type = {template_string(compiled.resource)})")
         sql = compiled.render(source) + "\nORDER BY 1"
         try:
             result = con.execute(sql)

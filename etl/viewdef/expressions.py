@@ -21,8 +21,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from etl.errors import ViewDefinitionError
+from etl.sql import quote_ident, template_string
 from etl.viewdef import schema
-from etl.viewdef.structure import JSON, StructNode, quote_ident, sql_string
+from etl.viewdef.structure import JSON, StructNode
 
 NUMERIC = {"integer", "positiveInt", "unsignedInt", "integer64", "decimal"}
 STRINGY = {"string", "code", "id", "uri", "url", "canonical", "oid", "uuid", "markdown",
@@ -118,7 +119,7 @@ def as_single(e: Expr, what: str = "expression") -> str:
     """SQL of ``e`` as a scalar; a LIST with more than one item raises at run time."""
     if not e.many:
         return e.sql
-    message = sql_string(f"FHIRPath: {what} returned more than one value")
+    message = template_string(f"FHIRPath: {what} returned more than one value")
     return f"(CASE WHEN len({e.sql}) > 1 THEN error({message}) ELSE ({e.sql})[1] END)"
 
 
@@ -163,9 +164,9 @@ def literal(value: object, kind: str) -> Expr:
     if kind == "integer":
         return Expr(str(int(value)), False, INTEGER)  # type: ignore[call-overload]
     if kind == "decimal":
-        return Expr(f"CAST({sql_string(str(Decimal(str(value))))} AS DOUBLE)", False, DECIMAL)
+        return Expr(f"CAST({template_string(str(Decimal(str(value))))} AS DOUBLE)", False, DECIMAL)
     if kind in ("string", *STRINGY, *TEMPORAL):
-        return Expr(sql_string(str(value)), False, FType("primitive", kind))
+        return Expr(template_string(str(value)), False, FType("primitive", kind))
     raise ViewDefinitionError(f"unsupported literal kind {kind}")
 
 

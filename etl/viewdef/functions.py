@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol
 
+from etl.sql import template_string
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
 from etl.viewdef.expressions import (
@@ -25,7 +26,6 @@ from etl.viewdef.expressions import (
     fresh,
     map_items,
 )
-from etl.viewdef.structure import sql_string
 
 
 class Translator(Protocol):
@@ -159,7 +159,7 @@ def _fn_extension(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Ex
     extensions = tr.child(base, "extension", node.offset)
     var = fresh()
     url_sql = tr.child(Expr(var, False, extensions.t), "url", node.offset).sql
-    return Expr(f"list_filter({extensions.sql}, lambda {var}: {url_sql} = {sql_string(url)})",
+    return Expr(f"list_filter({extensions.sql}, lambda {var}: {url_sql} = {template_string(url)})",
                 True, extensions.t)
 
 
@@ -170,7 +170,7 @@ def _fn_join(tr: Translator, node: fp.Call, base: Expr, scope: Scope) -> Expr:
     if not base.many:
         return base
     return Expr(f"(CASE WHEN len({base.sql}) > 0 THEN array_to_string({base.sql}, "
-                f"{sql_string(sep)}) END)", False, STRING)
+                f"{template_string(sep)}) END)", False, STRING)
 
 
 def _fn_getResourceKey(tr: Translator, node: fp.Call, base: Expr,
@@ -183,7 +183,7 @@ def _fn_getResourceKey(tr: Translator, node: fp.Call, base: Expr,
         if base.t.name in ("Resource", "DomainResource"):
             rtype = tr.child(item, "resourceType", node.offset).sql
         else:
-            rtype = sql_string(base.t.name)
+            rtype = template_string(base.t.name)
         return Expr(f"({rtype} || '/' || {ident.sql})", False, STRING)
 
     return map_items(base, key)
@@ -193,7 +193,7 @@ def _fn_getReferenceKey(tr: Translator, node: fp.Call, base: Expr,
                         scope: Scope) -> Expr:
     if not (base.t.kind == "complex" and base.t.name == "Reference"):
         raise PathError("getReferenceKey() needs a Reference", node.offset)
-    wanted = sql_string(_type_name(node.args[0])) if node.args else "NULL"
+    wanted = template_string(_type_name(node.args[0])) if node.args else "NULL"
 
     def key(item: Expr) -> Expr:
         ref = tr.child(item, "reference", node.offset)

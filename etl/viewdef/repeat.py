@@ -12,10 +12,10 @@ elements the view reads from it.
 from __future__ import annotations
 
 from etl.errors import ViewDefinitionError
+from etl.sql import template_string
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
 from etl.viewdef.expressions import Expr, FType, fresh, json_items
-from etl.viewdef.structure import sql_string
 from etl.viewdef.translator import Translator
 
 MAX_DEPTH = 12
@@ -65,7 +65,7 @@ def _children(item: str, steps: list[str], model: type | None) -> str:
     path = _json_path(model, steps)
     if path is not None:
         # Known metadata: one wildcard extraction (much smaller SQL than step by step).
-        return f"coalesce(json_extract({item}, {sql_string(path)}), [])"
+        return f"coalesce(json_extract({item}, {template_string(path)}), [])"
     return _follow(f"[{item}]", steps)
 
 
@@ -74,7 +74,7 @@ def _follow(start: str, steps: list[str]) -> str:
     current = start
     for step in steps:
         var = fresh("j")
-        extracted = json_items(f"json_extract({var}, {sql_string('$.' + step)})")
+        extracted = json_items(f"json_extract({var}, {template_string('$.' + step)})")
         current = f"flatten(list_transform({current}, lambda {var}: coalesce({extracted}, [])))"
     return current
 
@@ -103,7 +103,7 @@ def repeat_items(tr: Translator, ctx: Expr, paths: list[str], where: str) -> Exp
 
     def below(x: str, depth: int) -> str:
         if depth > MAX_DEPTH:
-            message = sql_string(f"repeat: nesting deeper than {MAX_DEPTH} levels")
+            message = template_string(f"repeat: nesting deeper than {MAX_DEPTH} levels")
             return (f"(CASE WHEN len({children(x)}) > 0 THEN error({message}) "
                     f"ELSE CAST([] AS JSON[]) END)")
         var = fresh("j")

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from etl.errors import ViewDefinitionError
+from etl.sql import quote_ident, template_string
 
 JSON = "JSON"
 _ids = itertools.count(1)
@@ -108,7 +109,7 @@ class Structure:
         src = "{}." + quote_ident(name)
         if leaf is not None:
             shape = json.dumps([leaf] if repeating else leaf)
-            return f"from_json({src}, {sql_string(shape)})", None
+            return f"from_json({src}, {template_string(shape)})", None
         key = (node.ident, name)
         view = self._json_views.get(key)
         if view is None:
@@ -138,7 +139,7 @@ class Structure:
 
         def repl(m: re.Match[str]) -> str:
             shape = _render(self._detached[int(m.group(1))])
-            return sql_string(json.dumps([shape] if m.group(2) else shape))
+            return template_string(json.dumps([shape] if m.group(2) else shape))
 
         return _PLACEHOLDER.sub(repl, sql)
 
@@ -152,22 +153,3 @@ def _render(node: StructNode) -> dict | str:
         leaf = _render(fld.leaf) if isinstance(fld.leaf, StructNode) else fld.leaf
         out[name] = [leaf] if fld.repeating else leaf
     return out
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, always double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_string(text: str) -> str:
-    """A DuckDB string literal.
-
-    Braces are spelled ``chr(123)``/``chr(125)`` (DuckDB folds the constant), so compiled
-    SQL never contains a brace except the ``{source}`` placeholder and callers may use either
-    ``str.format`` or ``str.replace`` to substitute it.
-    """
-    quoted = "'" + text.replace("'", "''") + "'"
-    if "{" not in text and "}" not in text:
-        return quoted
-    quoted = quoted.replace("{", "' || chr(123) || '").replace("}", "' || chr(125) || '")
-    return f"({quoted})"

@@ -6,6 +6,7 @@ the arrows run translator -> functions/operators -> expressions, never the other
 """
 from __future__ import annotations
 
+from etl.sql import template_string
 from etl.viewdef import fhirpath as fp
 from etl.viewdef import schema
 from etl.viewdef.expressions import (
@@ -25,7 +26,7 @@ from etl.viewdef.expressions import (
 )
 from etl.viewdef.functions import call
 from etl.viewdef.operators import binary
-from etl.viewdef.structure import StructNode, Structure, sql_string
+from etl.viewdef.structure import StructNode, Structure
 
 # --- the translator ----------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ class Translator:
             raise PathError(f"cannot navigate to '{name}' from a {t.name} value", offset)
         if t.kind == "json":
             return map_items(base, lambda item: Expr(
-                json_items(f"json_extract({item.sql}, {sql_string('$.' + name)})"), True,
+                json_items(f"json_extract({item.sql}, {template_string('$.' + name)})"), True,
                 FType("json")))
         info = schema.element(t.model, name)
         if info is None and t.resource and name == "resourceType":
@@ -164,11 +165,11 @@ class Translator:
                                                          "VARCHAR")
             narrowed = FType("complex", name, model, t.node, resource=True)
             var = fresh()
-            cond = f"{rt_template.format(var)} = {sql_string(name)}"
+            cond = f"{rt_template.format(var)} = {template_string(name)}"
             if base.many:
                 return Expr(f"list_filter({base.sql}, lambda {var}: {cond})", True, narrowed)
             return Expr(f"(CASE WHEN {rt_template.format('(' + base.sql + ')')} = "
-                        f"{sql_string(name)} THEN {base.sql} END)", False, narrowed)
+                        f"{template_string(name)} THEN {base.sql} END)", False, narrowed)
         if t.kind == "complex":
             if t.name == name or schema.type_matches(t.model, name):
                 return base

@@ -57,8 +57,8 @@ def test_off_writes_nothing(tmp_path, monkeypatch):
 
 
 def test_a_warm_process_does_not_import_the_fhir_models(cache_dir):
-    code = ("import sys; from etl.viewdef.catalog import load_declared_views; "
-            "load_declared_views(); print(any(m.startswith('fhir.resources') for m in sys.modules))")
+    code = ("import sys; from etl.declared import compiled_views; "
+            "compiled_views(); print(any(m.startswith('fhir.resources') for m in sys.modules))")
     env = {**os.environ, "BMC_CACHE_DIR": str(cache_dir.parent)}
     runs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
                            capture_output=True, text=True).stdout.strip() for _ in range(2)]

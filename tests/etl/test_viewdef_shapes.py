@@ -23,10 +23,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from etl.viewdef.catalog import views_dir
+from etl.declared import views_dir
+from etl.sql import sql_string
 from etl.viewdef.compiler import compile_view
 from etl.viewdef.macros import install_macros
-from etl.viewdef.structure import sql_string
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = [ROOT / "sample_bundles", ROOT.parent / "shared" / "external"]

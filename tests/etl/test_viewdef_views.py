@@ -7,7 +7,7 @@ import json
 import duckdb
 import pytest
 
-from etl.viewdef.catalog import load_declared_views, render_markdown, views_dir
+from etl.declared import compiled_views, render_markdown, views_dir
 from etl.viewdef.compiler import compile_view
 from etl.viewdef.evaluate import evaluate_view
 
@@ -50,7 +50,7 @@ def view_columns(node: dict):
 
 
 def test_catalog_loads_every_view_and_renders_docs():
-    views = load_declared_views()
+    views = compiled_views()
     assert [v.name for v in views] == [p.stem for p in VIEW_FILES]
     markdown = render_markdown(views)
     assert "## observation_reference_range" in markdown
@@ -347,10 +347,10 @@ def test_docs_tables_md_is_current():
     from pathlib import Path
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "tables.md"
-    want = render_markdown(load_declared_views()) + "\n"
+    want = render_markdown(compiled_views()) + "\n"
     assert docs.read_text(encoding="utf-8") == want, (
         "docs/tables.md is out of date: regenerate it with "
-        "`python -m etl.viewdef.catalog > docs/tables.md`")
+        "`python -m etl.declared > docs/tables.md`")
 
 
 PATIENT_TABLES = ["condition", "diagnostic_report", "encounter", "medication_administration",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from etl.viewdef.catalog import load_declared_views
+from etl.declared import compiled_views
 
-VIEWS = load_declared_views()
+VIEWS = list(compiled_views())
 
 
 def test_view_settings_are_restored(spark):
