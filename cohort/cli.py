@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from etl.errors import EtlError, SourceError, printable, valid_id
+from etl.errors import EtlError, SourceError, is_interruption, printable, valid_id
 
 from .errors import CohortError, UsageError
 from .parameters import PARAMETERS
@@ -165,10 +165,9 @@ def _error(message: str) -> None:
 def _duckdb_message(e: Exception) -> tuple[str, int]:
     """A DuckDB error as one line and an exit code: Ctrl-C during a query, a full disk or a
     file size limit, a lock held by another process."""
-    import duckdb
 
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    if isinstance(e, duckdb.InterruptException):
+    if is_interruption(e):
         return INTERRUPTED, EXIT_FAIL
     if "lock" in first.lower():
         return (f"the database is in use by another process ({first}); try again when it "
@@ -201,6 +200,11 @@ def _errors():
         _error(message)
         raise typer.Exit(code) from None
     except KeyboardInterrupt:
+        _error(INTERRUPTED)
+        raise typer.Exit(EXIT_FAIL) from None
+    except RuntimeError as e:  # DuckDB's 'Query interrupted' (Ctrl-C during a query)
+        if not is_interruption(e):
+            raise
         _error(INTERRUPTED)
         raise typer.Exit(EXIT_FAIL) from None
     except OSError as e:  # disk full, a file size limit (ulimit -f), a folder that vanished
