@@ -133,7 +133,7 @@ _ESCAPES = {"'": "'", '"': '"', "`": "`", "\\": "\\", "/": "/", "f": "\f", "n": 
 
 def _read_quoted(src: str, start: int, quote: str) -> tuple[str, int]:
     """Read a quoted string/identifier starting at ``start`` (the quote); return (text, end)."""
-    out = []
+    out: list[str] = []
     i = start + 1
     while i < len(src):
         ch = src[i]

@@ -55,17 +55,19 @@ class Translator:
             return map_items(base, lambda item: Expr(
                 json_items(f"json_extract({item.sql}, {template_string('$.' + name)})"), True,
                 FType("json")))
+        node = t.node
+        assert node is not None, "a complex value always carries its structure node"
         info = schema.element(t.model, name)
         if info is None and t.resource and name == "resourceType":
             info = schema.ElementInfo("resourceType", False, "primitive", "code")
         if info is None:
             # Not an R4 element (R5-only, unknown type): read it as untyped JSON.
-            template = self.structure.json_field(t.node, name)
+            template = self.structure.json_field(node, name)
             return map_items(base, lambda item: Expr(
                 json_items(template.format(f"({item.sql})")), True, FType("json")))
         if info.kind == "choice":
             return Expr(base.sql, base.many, FType("choice", name, info=info, parent=base))
-        return map_items(base, lambda item: self._field(item, t.node, info))
+        return map_items(base, lambda item: self._field(item, node, info))
 
     def _field(self, item: Expr, node: StructNode, info: schema.ElementInfo) -> Expr:
         if info.kind == "primitive":
@@ -161,6 +163,7 @@ class Translator:
             model = schema.resource_model(name)
             if model is None or not schema.is_resource_type(name):
                 raise PathError(f"unknown resource type {name}", offset)
+            assert t.node is not None, "a complex value always carries its structure node"
             rt_template, _ = self.structure.typed_field(t.node, "resourceType", False,
                                                          "VARCHAR")
             narrowed = FType("complex", name, model, t.node, resource=True)
@@ -187,4 +190,6 @@ class Translator:
             raise PathError(f"'{base}' cannot be of type {type_name}", offset)
         kind = "primitive" if leaf else "complex"
         info = schema.ElementInfo(field, False, kind, type_name, model)
-        return map_items(parent, lambda item: self._field(item, parent.t.node, info))
+        node = parent.t.node
+        assert node is not None, "a choice's parent is a complex value with a structure node"
+        return map_items(parent, lambda item: self._field(item, node, info))
