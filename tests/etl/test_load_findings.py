@@ -215,6 +215,6 @@ def test_validate_with_strict_rejects_the_load(tmp_path):
     from etl.load import LoadOptions
     bad = {"resourceType": "Patient", "id": "p2", "name": "Jane Roe"}
     db = tmp_path / "t.duckdb"
-    with pytest.raises(LoadAborted, match="Patient/p2 .* line 1: invalid FHIR R4: name: Input"):
+    with pytest.raises(LoadAborted, match=r"Patient/p2 .* line 1: invalid FHIR R4: name: Input"):
         load(db, [write_ndjson(tmp_path / "Patient.ndjson", [bad])],
              LoadOptions(validate=True, strict=True, validate_workers=1))
