@@ -189,9 +189,14 @@ class Loader:
             rows.append([file_id, self.load_id, str(sf.path), sf.kind, sf.size, mtime_ns, sha,
                          stats.lines if sf.kind == "ndjson" else None, stats.blank_lines,
                          stats.records, stats.rejected, non_resource, sf.deleted, sf.export_error])
-        if rows:
-            self.con.executemany(
-                "INSERT INTO source_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.ing.write_errors()
+        if rows:  # one Arrow insert: executemany costs ~1 ms a row (10,000 files: 10 s)
+            self.con.register("_files", pa.table(
+                {f"c{i}": pa.array(c) for i, c in enumerate(zip(*rows, strict=True))}))
+            try:
+                self.con.execute("INSERT INTO source_file SELECT * FROM _files")
+            finally:
+                self.con.unregister("_files")
 
     # -- NDJSON ------------------------------------------------------------------------------
     def _ndjson(self, sf: SourceFile, file_id: int, stats: FileStats, sha) -> bool:
@@ -274,6 +279,8 @@ class Loader:
                 self._records(walk_document(doc, hash_ids=self.options.ids_required), sf,
                               file_id, stats, line)
             bundles.clear()
+            if saw_resource or other_bad or untyped_fhir:  # never a non-resource file now:
+                self.ing.flush_errors(stats)  # its rejections need not wait for its end
             del table, text  # release the (memory-mapped) line buffer before the next chunk
         return not saw_resource and other_bad == 0 and untyped_fhir == 0 and untyped_objects > 0
 
@@ -420,6 +427,7 @@ class Loader:
         for display, reason in unreadable:
             self.ing.reject(stats, Location(display), reason)
         self.ing.flush_errors(stats)
+        self.ing.write_errors()
         self.result.rejected += stats.rejected
 
     # -- after all files ---------------------------------------------------------------------
