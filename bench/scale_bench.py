@@ -8,10 +8,10 @@ step the table gives:
 * ``wall_s``: elapsed seconds;
 * ``cpu_s``: user + system CPU seconds of the child and everything it waited for
   (``resource.getrusage(RUSAGE_CHILDREN)`` before/after);
-* ``peak_rss_mb``: the child's own peak resident set (``ru_maxrss`` of ``os.wait4``), and
-  ``tree_rss_mb``: the peak of the summed RSS of the child and all its descendants, polled from
-  ``/proc`` every 0.2 s (this is what counts for Spark, whose JVM is a grandchild that
-  ``ru_maxrss`` does not see);
+* ``peak_rss_mb``: ``ru_maxrss`` of ``os.wait4``: the largest peak resident set of the child
+  and of any descendant it waited for (the largest single process, not a sum), and
+  ``tree_rss_mb``: the peak of the summed RSS of the child and all its live descendants, polled
+  from ``/proc`` every 0.2 s (what counts for Spark, whose JVM runs beside the Python driver);
 * ``size_mb``: the export (synth) or the database (load; the DuckDB file with its WAL, or the
   Parquet lake folder with ``--engine spark``) after the step.
 
