@@ -66,7 +66,7 @@ def _id(kind: str, *parts: str) -> str:
 
 
 def _definition_extensions(build: str | None, parameters: Mapping[str, str]) -> list[dict]:
-    ext = [{"url": EXT_BUILD, "valueString": build}] if build else []
+    ext: list[dict[str, Any]] = [{"url": EXT_BUILD, "valueString": build}] if build else []
     ext += [{"url": EXT_PARAMETER, "extension": [{"url": "name", "valueString": k},
                                                  {"url": "value", "valueString": str(v)}]}
             for k, v in sorted(parameters.items())]

@@ -129,10 +129,10 @@ class TextTable:
         # whole columns first (the smallest needs: a header that need not wrap), then the
         # rest to the texts that still wrap
         for i in sorted(kept, key=lambda j: (natural[j] - widths[j], j)):
-            need = natural[i] - widths[i]
-            if 0 < need <= spare:
-                widths[i] += need
-                spare -= need
+            gain = natural[i] - widths[i]
+            if 0 < gain <= spare:
+                widths[i] += gain
+                spare -= gain
         need = {i: natural[i] - widths[i] for i in kept if widths[i] < natural[i]}
         if need and spare > 0:  # shared in proportion to what each still lacks
             total_need = sum(need.values())
@@ -193,8 +193,9 @@ class TextTable:
             if spaced and k:
                 lines.append("")
             lines += body
-        if self.footer():
-            lines += wrap(self.footer(), self.width)
+        footer = self.footer()
+        if footer:
+            lines += wrap(footer, self.width)
         return "\n".join(lines) + "\n"
 
 

@@ -156,12 +156,13 @@ def _walk(res: dict, entry: str | None, full_url: str | None,
         if not isinstance(e, dict):
             yield Record(None, None, None, path, problem="bundle entry is not a JSON object")
             continue
-        furl = e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None
-        request = e.get("request") if isinstance(e.get("request"), dict) else {}
+        url_value, request_value = e.get("fullUrl"), e.get("request")
+        furl = url_value if isinstance(url_value, str) else None
+        request = request_value if isinstance(request_value, dict) else {}
         m = request.get("method")
         if m == "DELETE":
-            dtype, did, problem = _delete_target(str(request.get("url") or ""))
-            yield Record(None, dtype, did, path, furl, "DELETE", problem=problem)
+            del_type, del_id, problem = _delete_target(str(request.get("url") or ""))
+            yield Record(None, del_type, del_id, path, furl, "DELETE", problem=problem)
             continue
         resource = e.get("resource")
         if resource is None:

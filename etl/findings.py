@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources as importlib_resources
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -68,7 +69,7 @@ def _steps(structure: dict, path: str) -> tuple[tuple[str, bool], ...] | None:
             return None
         node = node[name]
         repeating = isinstance(node, list)
-        if repeating:
+        if isinstance(node, list):
             node = node[0]
         out.append((name, repeating))
     if node == "JSON" or isinstance(node, (dict, list)):
@@ -142,7 +143,7 @@ def _slots(doc: object, steps: tuple[tuple[str, bool], ...]) -> list[tuple[objec
     out: list[tuple[object, object]] = []
     for i, (name, repeating) in enumerate(steps):
         last = i == len(steps) - 1
-        nxt = []
+        nxt: list[tuple[object, object]] = []
         for _, node in found:
             if not isinstance(node, dict) or node.get(name) is None:
                 continue
@@ -150,7 +151,7 @@ def _slots(doc: object, steps: tuple[tuple[str, bool], ...]) -> list[tuple[objec
             if repeating:
                 if not isinstance(value, list):
                     continue
-                items = [(value, k) for k in range(len(value)) if value[k] is not None]
+                items: list[tuple[Any, Any]] = [(value, k) for k in range(len(value)) if value[k] is not None]
             else:
                 items = [(node, name)]
             if last:

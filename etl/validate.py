@@ -136,7 +136,7 @@ class Validator:
             return check_batch(texts)
         starts = list(range(0, len(texts), BATCH))
         futures = [self.pool.submit(check_batch, texts[s:s + BATCH]) for s in starts]
-        out = []
+        out: list[tuple[int, tuple]] = []
         for s, fut in zip(starts, futures, strict=True):
             out.extend((s + i, r) for i, r in fut.result())
         return out

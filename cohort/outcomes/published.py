@@ -98,7 +98,8 @@ def published_table(name: str, path: Path = DATA_FILE) -> dict[int, dict[str, st
     cols = TABLE_I_COLUMNS if name == "table_i" else TABLE_II_COLUMNS
     out: dict[int, dict[str, str | None]] = {}
     for r in load_published(path):
-        if r.table == name:
-            out.setdefault(r.paper_patient, dict.fromkeys(cols))[r.column] = (
+        patient, column = r.paper_patient, r.column
+        if r.table == name and patient is not None and column is not None:
+            out.setdefault(patient, dict.fromkeys(cols))[column] = (
                 None if r.missing else r.value)
     return dict(sorted(out.items()))

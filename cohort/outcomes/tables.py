@@ -93,7 +93,7 @@ def primary_facts(patient: pd.Series, cancers: pd.DataFrame, facts: pd.DataFrame
         "primary_date": primary,
         "age_years": age_years(birth, primary),
         "sex": {"female": "F", "male": "M"}.get(patient["gender"]),
-        "histology": HISTOLOGY_TEXT.get(hist),
+        "histology": HISTOLOGY_TEXT.get(hist) if hist is not None else None,
         "grade": _grade(_earliest(facts, "grade")),
         **marker,
         "stage": _stage(_earliest(facts, "stage")),

@@ -138,7 +138,7 @@ def episodes(admins: pd.DataFrame, regimens: pd.DataFrame) -> list[Episode]:
         length = _cycle_days(name, regimens)
         if length is None and len(cycs) > 1:
             length = min((b[0] - a[0]).days for a, b in itertools.pairwise(cycs))
-        late = [bool(length) and (b[0] - a[0]).days > length + POSTPONE_SLACK_DAYS
+        late = [length is not None and length != 0 and (b[0] - a[0]).days > length + POSTPONE_SLACK_DAYS
                 for a, b in itertools.pairwise(cycs)]
         postponed = sum(late)
         first = admins[admins["day"].isin(cycs[0])].groupby("ingredient")["dose_value"].max()

@@ -16,6 +16,10 @@ import types
 import typing
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the R4B models are pydantic models; pydantic is imported lazily with them
+    from pydantic import BaseModel
 
 # FHIR primitive type -> DuckDB type used when *parsing* the JSON (json_transform) and for
 # output columns. Dates and times stay VARCHAR: FHIR allows partial dates ('2019-03') and
@@ -72,7 +76,7 @@ class ElementInfo:
     repeating: bool
     kind: str
     type_name: str
-    model: type | None = None
+    model: type[BaseModel] | None = None
     choices: tuple[tuple[str, str], ...] = ()
 
 
@@ -114,7 +118,7 @@ def _classify(annotation: object) -> tuple[str, str, type | None] | None:
 
 
 @cache
-def _elements(model: type) -> dict[str, ElementInfo]:
+def _elements(model: type[BaseModel]) -> dict[str, ElementInfo]:
     """Every element of ``model`` by JSON name, choice elements under their base name too."""
     out: dict[str, ElementInfo] = {}
     choices: dict[str, list[tuple[str, str]]] = {}
@@ -137,7 +141,7 @@ def _elements(model: type) -> dict[str, ElementInfo]:
     return out
 
 
-def element(model: type | None, name: str) -> ElementInfo | None:
+def element(model: type[BaseModel] | None, name: str) -> ElementInfo | None:
     """The element ``name`` of ``model`` (a model class), or None when unknown."""
     if model is None:
         return None
@@ -154,7 +158,7 @@ def choice_field(info: ElementInfo, type_name: str) -> str | None:
 
 
 @cache
-def resource_model(resource_type: str) -> type | None:
+def resource_model(resource_type: str) -> type[BaseModel] | None:
     """The R4B model class for a resource or data type name; None when R4B has no such type."""
     if not resource_type or not resource_type[0].isupper() or not resource_type.isalnum():
         return None
@@ -176,7 +180,7 @@ def is_resource_type(name: str) -> bool:
     return issubclass(model, Resource)
 
 
-def type_matches(model: type | None, type_name: str) -> bool:
+def type_matches(model: type[BaseModel] | None, type_name: str) -> bool:
     """True when a complex value described by ``model`` is of FHIR type ``type_name``."""
     if model is None:
         return False

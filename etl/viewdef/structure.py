@@ -82,8 +82,7 @@ class Structure:
                 node.fields[name] = Field(False, JSON)
             return self._from_json_access(node, name, repeating, leaf)
         if existing is None:
-            child = StructNode(path) if leaf is None else None
-            node.fields[name] = Field(repeating, child if child is not None else leaf)
+            node.fields[name] = Field(repeating, StructNode(path) if leaf is None else leaf)
             existing = node.fields[name]
         if leaf is None and not isinstance(existing.leaf, StructNode):
             raise ViewDefinitionError(
