@@ -12,8 +12,9 @@ step the table gives:
   and of any descendant it waited for (the largest single process, not a sum), and
   ``tree_rss_mb``: the peak of the summed RSS of the child and all its live descendants, polled
   from ``/proc`` every 0.2 s (what counts for Spark, whose JVM runs beside the Python driver);
-* ``size_mb``: the export (synth) or the database (load; the DuckDB file with its WAL, or the
-  Parquet lake folder with ``--engine spark``) after the step.
+* ``size_mb``: after the step, the export (synth) or the database (the DuckDB file with its
+  WAL, or the Parquet lake folder with ``--engine spark``): the cohort and screen add their
+  ``bmc_*`` tables to it.
 
 With several ``--sizes`` the growth table gives, for each step and metric, the ratio between
 consecutive sizes and its exponent ``log(ratio) / log(patient ratio)``: 1.0 is linear, 0 is a
@@ -171,12 +172,24 @@ def bench_size(n: int, work: Path, engines: list[str], reuse: Path | None) -> li
             flags = ["--db", str(db), "--engine", "spark"]
         step("load", engine, ["load", str(export), *flags], db, ok=(0, EXIT_REJECTED))
         step("cohort", engine, ["cohort", *flags, "--format", "csv",
-                                "--out", str(work / f"cohort-{engine}-{n}.csv")], None)
+                                "--out", str(work / f"cohort-{engine}-{n}.csv")], db)
         step("screen", engine, ["screen", *flags, "--format", "csv",
-                                "--out", str(work / f"screen-{engine}-{n}.csv")], None)
+                                "--out", str(work / f"screen-{engine}-{n}.csv")], db)
         step("report", engine, ["report", *flags, *ids,
-                                "--out", str(work / f"report-{engine}-{n}")], None)
+                                "--out", str(work / f"report-{engine}-{n}")], db)
     return rows
+
+
+def _code_version() -> str:
+    """The commit measured, and whether the working tree differed from it (figures depend on it)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, text=True, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + (" with uncommitted changes" if dirty.strip() else "")
 
 
 def render(rows: list[Step]) -> str:
@@ -258,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 args.json.write_text(json.dumps({
                     "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(),
+                    "code": _code_version(),
                     "load_average_end": os.getloadavg(), "steps": [asdict(r) for r in rows]},
                     indent=1))
         if args.keep:
