@@ -274,6 +274,9 @@ def load(
                             ] = "local[*]",
     spark_conf: Annotated[list[str] | None, typer.Option(
         help="A Spark setting key=value (repeatable).")] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        help="DuckDB's memory for the load, e.g. 1GB (default: 256MB, less on a small "
+             "machine; the whole process stays near twice this).")] = None,
 ) -> None:
     """Load FHIR exports into DB in one transaction (re-loading the same input changes nothing).
 
@@ -289,7 +292,8 @@ def load(
         _check_engine(engine)
         if engine == "spark":
             given = [flag for flag, on in (("--validate", validate), ("--strict", strict),
-                                           ("--keep-raw", keep_raw)) if on]
+                                           ("--keep-raw", keep_raw),
+                                           ("--memory-limit", memory_limit is not None)) if on]
             if given:
                 raise UsageError(f"{', '.join(given)}: DuckDB loads only (not with --engine "
                                  f"spark)")
@@ -305,8 +309,10 @@ def load(
             with _progress() as bar:
                 task = bar.add_task("loading", total=None)
                 progress = _file_progress(bar, task)
-                result = run_load(db, paths, LoadOptions(validate=validate, strict=strict,
-                                                         keep_raw=keep_raw), progress)
+                options = LoadOptions(validate=validate, strict=strict, keep_raw=keep_raw)
+                if memory_limit is not None:
+                    options.memory_limit = memory_limit
+                result = run_load(db, paths, options, progress)
     _print_load(result)
     if engine != "spark":
         _record_load(db, result)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -48,13 +50,39 @@ class LoadOptions:
     validate: bool = False
     strict: bool = False
     keep_raw: bool = False
-    memory_limit: str | None = "256MB"  # DuckDB's share; the process peaks near 2x (bench)
+    # DuckDB's share of memory (`bmc load --memory-limit`); the process peaks near 2x, so the
+    # default keeps the whole load under the README's 512 MB bound (see default_memory_limit)
+    memory_limit: str | None = field(default_factory=lambda: default_memory_limit())
     threads: int | None = None
     chunk_bytes: int = CHUNK_BYTES
     validate_workers: int | None = None
     # False for ``bmc view``: a resource without an id is still evaluated (its rows go to the
     # view's table with no provenance row); ``bmc load`` needs ids and rejects it per record
     ids_required: bool = True
+
+
+#: Peak RSS a load stays under (README, "Memory"); DuckDB gets half, Python and Arrow the rest
+RSS_BOUND_MB = 512
+#: Largest single resource (its JSON text) a load accepts; a larger one is a load_error row
+#: naming this limit. DuckDB parses a resource in one piece: at a 256 MB memory limit a
+#: 40 MB resource loads and a 50 MB one does not (issue 15).
+MAX_RESOURCE_MB = 32
+
+
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+
+
+def default_memory_limit() -> str:
+    """DuckDB's memory limit when none is given: half the RSS bound, less on a machine with
+    under 2 GB of RAM (an eighth of it, at least 64 MB), so the load fits beside other work."""
+    try:
+        ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError, AttributeError):
+        ram_mb = 0
+    share = RSS_BOUND_MB // 2
+    if ram_mb:
+        share = max(64, min(share, ram_mb // 8))
+    return f"{share}MB"
 
 
 @dataclass
@@ -223,6 +251,16 @@ class Loader:
                 offsets[:n] = chunk.starts
                 offsets[n] = chunk.ends[-1]
             keep = self._validate_lines(sf, chunk, stats, rids) if self.validator is not None else None
+            too_big = np.flatnonzero(chunk.ends - chunk.starts > MAX_RESOURCE_MB << 20)
+            if len(too_big):  # DuckDB parses a resource in one piece: over the limit, rejected
+                keep = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+                keep[too_big] = False
+                for i in too_big:
+                    raw = chunk.buf[chunk.starts[i]:chunk.ends[i]]
+                    rtype, res_id = _head_identity(raw)
+                    self.ing.reject(stats, Location(sf.display, int(chunk.line_numbers[i]), None,
+                                                    rtype, res_id), _too_big(len(raw)))
+                    saw_resource = saw_resource or rtype is not None
             text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
             table = pa.table({
                 "_rid": rids, "file_id": pa.array(np.full(n, file_id, dtype=np.int32)),
@@ -350,6 +388,8 @@ class Loader:
             elif rec.resource_type not in known:
                 self.ing.reject(stats, Location(sf.display, line, rec.entry, rec.resource_type[:40],
                                                 rec.resource_id), "unknown resourceType")
+            elif len(rec.text) > MAX_RESOURCE_MB << 20:
+                self.ing.reject(stats, loc, _too_big(len(rec.text)))
             elif rec.resource_id is None:  # ids_required=False (bmc view) only
                 (rid,) = self.ing.take_rids(1)
                 stats.records += 1
@@ -492,6 +532,38 @@ def _ts(epoch: float):
     return _dt.datetime.fromtimestamp(epoch, _dt.UTC)
 
 
+def _too_big(size: int) -> str:
+    return (f"resource of {size / (1 << 20):,.0f} MB is over the per-resource limit of "
+            f"{MAX_RESOURCE_MB} MB (README: Memory); not loaded")
+
+
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+
+
+def _head_identity(raw) -> tuple[str | None, str | None]:
+    """resourceType and id of a resource too large to parse, from the top-level keys in its
+    first 64 KB (FHIR JSON writes them first). Location() vets both before they are shown."""
+    depth, key, found = 0, None, {}
+    prev = None
+    for m in _TOKEN.finditer(bytes(raw[:65536])):
+        tok = m.group()
+        if tok in (b"{", b"["):
+            depth += 1
+        elif tok in (b"}", b"]"):
+            depth -= 1
+        elif tok == b":":
+            key = prev if depth == 1 else None
+        elif tok.startswith(b'"') and key in (b'"resourceType"', b'"id"') and prev == b":":
+            with contextlib.suppress(orjson.JSONDecodeError):
+                found[key] = orjson.loads(tok)
+            key = None
+        prev = tok
+        if len(found) == 2:
+            break
+    rtype = found.get(b'"resourceType"')
+    return (rtype if rtype in resource_types() else None), found.get(b'"id"')
+
+
 def _first_type(line: bytes) -> str | None:
     try:
         doc = orjson.loads(line)
@@ -522,6 +594,9 @@ def load(db: str | Path | duckdb.DuckDBPyConnection, inputs: Iterable[str | Path
     """
     options = options or LoadOptions()
     started = time.perf_counter()
+    if options.memory_limit is not None and not _MEMORY.fullmatch(options.memory_limit):
+        raise SourceError(f"--memory-limit {options.memory_limit!r}: give a size such as 256MB "
+                          f"or 1GB")
     if not isinstance(db, duckdb.DuckDBPyConnection):
         from .store import check_database_file
         check_database_file(db)  # before any input is read
