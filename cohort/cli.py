@@ -343,7 +343,7 @@ def _codes_hint(db: Path) -> None:
 def _file_progress(bar: Progress, task):
     """The load's progress: a bar on a terminal; one line per file on stderr otherwise (a
     batch job's log shows which file a long load is on)."""
-    last = {"name": None}
+    last: dict[str, str | None] = {"name": None}
 
     def progress(done: int, total: int, name: str) -> None:
         bar.update(task, completed=done, total=total, description=printable(Path(name).name[:30]))
@@ -442,7 +442,8 @@ def tables(
         out.print(render_markdown(views), markup=False, soft_wrap=True)
         return
     for v in views:
-        out.print(f"[bold]{v.name}[/bold] ({v.resource}): {docs[v.name].get('description', '')}")
+        about = docs[v.name].get("description", "") if v.name else ""
+        out.print(f"[bold]{v.name}[/bold] ({v.resource}): {about}")
         for c in v.columns:
             out.print(f"  {c.name:28} {c.duckdb_type:12} {c.description or ''}", markup=False)
 
@@ -795,6 +796,8 @@ def _emit(df, fmt: str, out_file: Path | None, title: str) -> None:
     _record(counts={"rows": len(df)}, outputs=[str(out_file)] if out_file else [])
     if fmt == "parquet":
         with _errors():
+            if out_file is None:  # the options check refuses this before any work is done
+                raise UsageError("--format parquet needs --out FILE")
             write_parquet(df, out_file)
         return
     if fmt == "table":
@@ -1205,7 +1208,7 @@ def _emit_fhir(db: Path, kind: str, result, fmt: str, out_file: Path | None,
         now = dt.datetime.now(dt.UTC)
         written = [str(f) for f in (out_file if fmt == "fhir" else None, funnel_file) if f]
         _record(outputs=written)
-        if funnel_file is not None:
+        if funnel_file is not None and period is not None:
             funnel_file.write_text(fhir_out.json_text(fhir_out.funnel_report(
                 result.funnel, build, params, period, now)))
         if fmt != "fhir":

@@ -159,7 +159,8 @@ def resource_line(row: Mapping[str, Any], cwd: str | None = None) -> list[str]:
 
 def _outcomes(result: EvidenceResult) -> list[tuple[str, str, list[str]]]:
     """(section, outcome, paragraph lines) in the order a reviewer reads them."""
-    out = [(rule, outcome, []) for rule, outcome in rule_outcomes(result.rules).items()]
+    out: list[tuple[str, str, list[str]]] = [
+        (rule, outcome, []) for rule, outcome in rule_outcomes(result.rules).items()]
     s = result.screen_row
     if s:
         out.append(("screen", f"tier {s['tier']} (rank {int(s['rank'])})",

@@ -35,6 +35,7 @@ import csv
 import hashlib
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,7 @@ def config_path(db: str | Path | None, config: str | Path | None) -> Path | None
     return None
 
 
-def collect(codes: list[str | Path] | None = None, *, db: str | Path | None = None,
+def collect(codes: Sequence[str | Path] | None = None, *, db: str | Path | None = None,
             config: str | Path | None = None) -> UserCodes:
     """Everything the user adds for this run: the project file (``--config`` or ``bmc.toml``
     beside ``db``), the code files it names, then each ``--codes`` target, checked together

@@ -88,7 +88,9 @@ def export_parquet(db: str | Path | duckdb.DuckDBPyConnection, out: str | Path, 
     """
     out = Path(out)
     own = isinstance(db, duckdb.DuckDBPyConnection)
-    if not own:
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        con = db
+    else:
         if not Path(db).is_file():
             raise ExportError(f"{db}: no such database file; create it with "
                               f"`bmc load PATH... --db {db}`")
@@ -99,8 +101,6 @@ def export_parquet(db: str | Path | duckdb.DuckDBPyConnection, out: str | Path, 
             raise ExportError(f"{db}: cannot open the database ({first}); if another "
                               f"program is writing to it, try again when it has finished"
                               ) from None
-    else:
-        con = db
     try:
         con.execute("SET TimeZone = 'UTC'")
         have = {r[0]: None for r in con.execute(
@@ -133,7 +133,7 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, out: Path) -> Expo
         "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
         [table]).fetchall()]
     key = patient_key_column(table, [c for c, _ in cols])
-    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
     if rows == 0:
         key = None  # no partition folders for no rows: one empty file keeps the schema
     target = out / table

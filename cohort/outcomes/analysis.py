@@ -69,7 +69,7 @@ def _per_patient(rec: Records, group: pd.DataFrame, draws: pd.DataFrame, regimen
     for _, g in group.iterrows():
         key, idx = g["patient_key"], to_date(g["index_date"])
         pat = rec.patients[rec.patients["patient_key"] == key]
-        if pat.empty:
+        if pat.empty or idx is None:  # every figure is measured from the index date
             continue
         pat = pat.iloc[0]
 
@@ -85,7 +85,7 @@ def _per_patient(rec: Records, group: pd.DataFrame, draws: pd.DataFrame, regimen
                                          mine(rec.disease_status), mine(rec.adverse_events),
                                          mine(rec.chemotherapy_not_done), regimens)
         distant = mets[~mets["site"].isin(DISTANT_EXCLUDED)]["onset_date"].dropna()
-        first_met = min([to_date(x) for x in distant] + [idx]) if idx else None
+        first_met = min([day for x in distant if (day := to_date(x)) is not None] + [idx])
         death, last = to_date(pat["death_date"]), to_date(pat["last_record_date"])
         died = bool(death is not None and (cutoff is None or death <= cutoff))
         end = death if died else (min(last, cutoff) if (last and cutoff) else (last or cutoff))
@@ -102,7 +102,8 @@ def _per_patient(rec: Records, group: pd.DataFrame, draws: pd.DataFrame, regimen
     if df.empty:
         return df
     df["early_onset"] = df["interval_months"] < EARLY_ONSET_MONTHS
-    df["onset"] = np.where(df["interval_months"].isna(), None,
+    # numpy's stubs reject None as a choice; at run time it gives an object array with None
+    df["onset"] = np.where(df["interval_months"].isna(), None,  # type: ignore[call-overload]
                            np.where(df["early_onset"], "early", "late"))
     df["inclusion_rule_met"] = tables.inclusion_rule_met(df)
     sort = pd.to_numeric(df["paper_patient"], errors="coerce").fillna(10_000)
@@ -129,9 +130,12 @@ def analyse_group(label: str, rec: Records, group: pd.DataFrame, regimens: pd.Da
     draws = cytopenia.draws(rec.blood_counts)
     pp = _per_patient(rec, group, draws, regimens, cutoff)
     notes: list[str] = []
-    missing = set(group["patient_key"]) - set(pp["patient_key"] if len(pp) else [])
+    undated = set(group.loc[group["index_date"].isna(), "patient_key"])
+    missing = set(group["patient_key"]) - set(pp["patient_key"] if len(pp) else []) - undated
     if missing:
         notes.append(f"{len(missing)} patient(s) of the group are not in the database")
+    if undated:
+        notes.append(f"{len(undated)} patient(s) of the group have no index date and are left out")
     if pp.empty:
         raise SurvivalInputError(f"group {label!r}: no patient found in the database")
     t1 = pp[list(TABLE_I_COLUMNS)].copy()

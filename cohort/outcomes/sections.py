@@ -102,7 +102,7 @@ def _cell_compare(g: GroupResult, name: str) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def _summary_side_by_side(groups, order, key: str) -> pd.DataFrame:
-    rows = {}
+    rows: dict[str, dict[str, object]] = {}  # figure -> group label -> shown value
     for label in order:
         s = getattr(groups[label], key)
         for k, v in s.items():
@@ -309,8 +309,9 @@ def build_document(groups: dict[str, GroupResult], verdict_rows: dict[str, list[
             "group": label,
             "smear sensitivity (normoblasts > 0), histology-proven": (
                 f"{s.k}/{s.n} = {100 * s.value:.1f}% [{_ci(tuple(100 * x for x in s.ci))}]"
-                if s.n else "NA"),
-            "with cytopenia >= grade 1": (f"{s2.k}/{s2.n} = {100 * s2.value:.1f}%" if s2.n else "NA"),
+                if s.value is not None and s.ci is not None else "NA"),
+            "with cytopenia >= grade 1": (f"{s2.k}/{s2.n} = {100 * s2.value:.1f}%"
+                                          if s2.value is not None else "NA"),
             "Pearson r normoblasts vs OS": f"{_f(c.r, 3)} (p = {_f(c.p, 2)}, n = {c.n})",
             "Spearman rho": _f(c.spearman_rho, 3), "Pearson r, deaths only": _f(c.pearson_deaths_only, 3),
         })

@@ -366,16 +366,20 @@ def _equal(a, b, tol: float) -> bool:
         return str(a) == str(b)
 
 
-def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, str, str]:
+def judge(pub: PublishedNumber, val: Value | None,
+          checks: dict[str, tuple[object, str, float]]) -> tuple[str, str, str]:
     """(reproduced text, verdict, reason) for one published number (verdicts: module doc).
 
     The order matters: a value every stated method reproduces, then one only some method
     reproduces (both shown), then a paper inconsistency -- only when the data give exactly the
     value the paper's own other numbers imply -- and otherwise 'differs'."""
     note = NOTES.get(pub.key, "")
-    implied = checks.get(pub.key)
-    conflict = implied is not None and not matches(pub, implied[0])
-    said = implied[1] if conflict else ""
+    # what the paper's other numbers imply, kept only when the printed number contradicts it
+    implied, said, implied_tol = None, "", 0.0
+    check = checks.get(pub.key)
+    conflict = check is not None and not matches(pub, check[0])
+    if check is not None and conflict:
+        implied, said, implied_tol = check
 
     def why(*parts: str) -> str:
         return "; ".join(x for x in (*parts, note) if x)
@@ -383,7 +387,7 @@ def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, s
     if val is None or (_missing(val.value) and not pub.missing
                        and not any(not _missing(a) for _, a in val.alternatives)):
         lack = (val.reason_if_differs if val else "") or "not derivable from the FHIR tables"
-        return "NA", DIFFERS, why(lack, f"the paper's own numbers imply {show(implied[0], pub.unit)}"
+        return "NA", DIFFERS, why(lack, f"the paper's own numbers imply {show(implied, pub.unit)}"
                                          f" ({said})" if conflict else "")
     shown = show(val.value, pub.unit)
     if val.definition is not None:
@@ -395,10 +399,10 @@ def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, s
     others = [(m, a) for m, a in alts if not _equal(a, val.value, pub.tolerance)]
     both = "; ".join(f"{m}: {show(a, pub.unit)}" for m, a in others)
     main = val.method or "the main method"
-    if conflict and not _equal(val.value, implied[0], implied[2]):
+    if conflict and not _equal(val.value, implied, implied_tol):
         # the paper contradicts itself: only data that follow its other statement can be
         # judged; data that give the printed number contradict that statement instead
-        at = show(implied[0], pub.unit)
+        at = show(implied, pub.unit)
         return (f"{shown} ({both})" if others else shown), DIFFERS, why(
             f"the FHIR data give {shown}" + (f" ({val.method})" if val.method else ""),
             f"not the {at} that the paper's own numbers imply ({said}), so the data do not "
@@ -413,7 +417,7 @@ def judge(pub: PublishedNumber, val: Value | None, checks: dict) -> tuple[str, s
             return (f"{shown} ({both})", f"{REPRODUCED_UNDER} {method}",
                     why(f"{main} gives {shown}; {method} gives {show(alt, pub.unit)}", said))
     if conflict:  # the data give the value the paper's other statement implies
-        return shown, INCONSISTENT, why(f"{said}; the data give {show(implied[0], pub.unit)}, "
+        return shown, INCONSISTENT, why(f"{said}; the data give {show(implied, pub.unit)}, "
                                         "the value the paper's own numbers imply")
     if pub.missing:
         return shown, DIFFERS, "the paper gives no value ('-' / NA); the record has one"

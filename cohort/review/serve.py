@@ -65,7 +65,10 @@ def serve(con: duckdb.DuckDBPyConnection, host: str, port: int,
           announce: Callable[[Served], None]) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM); the caller closes ``con`` afterwards."""
     token = None if is_loopback(host) else secrets.token_urlsafe(24)
-    server = make_server(host, port, None, threaded=True, request_handler=QuietHandler)
+    # the app is set once the port is bound (its allowed hosts name the port); nothing is
+    # served before serve_forever, so the missing app is never called
+    server = make_server(host, port, None,  # type: ignore[arg-type]
+                         threaded=True, request_handler=QuietHandler)
     actual = server.server_port
     shown = f"[{host}]" if ":" in host else host
     allowed = {f"{shown}:{actual}".lower(), shown.lower()}

@@ -36,8 +36,8 @@ def sql(name: str) -> str:
 
 
 def has_reviews_table(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_name = 'review'").fetchone()[0])
+    return bool(con.execute("SELECT 1 FROM information_schema.tables "
+                            "WHERE table_name = 'review'").fetchall())
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -49,11 +49,11 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 def current_build(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str]:
     """(fingerprint, parameters as JSON) of the ``bmc_*`` tables as they stand now."""
     try:
-        (fingerprint,) = con.execute("SELECT fingerprint FROM bmc_build").fetchone()
+        rows = con.execute("SELECT fingerprint FROM bmc_build").fetchall()
         params = dict(con.execute("SELECT name, value FROM bmc_parameter ORDER BY name").fetchall())
     except duckdb.CatalogException:
         return None, "{}"
-    return fingerprint, json.dumps(params, sort_keys=True)
+    return (rows[0][0] if rows else None), json.dumps(params, sort_keys=True)
 
 
 def add_review(con: duckdb.DuckDBPyConnection, patient_id: str, verdict: str, note: str,
@@ -74,8 +74,8 @@ def add_review(con: duckdb.DuckDBPyConnection, patient_id: str, verdict: str, no
                          f"characters")
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    known = con.execute("SELECT count(*) FROM bmc_patient WHERE patient_id = ?",
-                        [patient_id]).fetchone()[0]
+    known = con.execute("SELECT 1 FROM bmc_patient WHERE patient_id = ? LIMIT 1",
+                        [patient_id]).fetchall()
     if not known:
         raise UsageError("no such patient in this database")
     build, params = current_build(con)
