@@ -69,7 +69,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None) 
     import hashlib
 
     h = hashlib.sha256()
-    h.update(repr(con.execute("SELECT max(load_id), count(*) FROM load_run").fetchone()).encode())
+    h.update(repr(con.execute("SELECT max(load_id), count(*) FROM load_run").fetchall()).encode())
     queries_digest(h)
     if codes is not None and codes.has_rows:
         h.update(codes.digest().encode())
@@ -131,8 +131,8 @@ def up_to_date(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any],
 
     wanted = {k: BY_NAME[k].show(v) for k, v in values.items()}
     try:
-        (fp,) = con.execute("SELECT fingerprint FROM bmc_build").fetchone()
-        con.execute(f"SELECT 1 FROM {table} LIMIT 0")
+        ((fp,),) = con.execute("SELECT fingerprint FROM bmc_build").fetchall()
+        con.execute(f"SELECT 1 FROM {table} LIMIT 0").fetchall()  # no result left open
     except duckdb.CatalogException:
         return False
     return built_with(DuckDBEngine(con)) == wanted and fp == fingerprint(con, codes)
@@ -196,14 +196,17 @@ def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | Non
     ``params`` are overrides of :mod:`cohort.parameters` (unknown names raise
     :class:`~cohort.errors.UsageError`). The ``bmc_*`` tables, ``bmc_parameter`` and
     ``bmc_build`` are left in the database for SQL users. With ``reuse``, tables built with
-    the same parameters from the same data and queries are read instead of rebuilt.
+    the same parameters from the same data and queries are read instead of rebuilt, and
+    otherwise only the stages a changed parameter reaches are rebuilt (see
+    :func:`cohort.runner.run_group`); without it every stage is rebuilt.
     ``codes`` are the user's own reference rows (:mod:`cohort.usercodes`).
     """
     values = resolve(params)
     if reuse and up_to_date(con, values, codes=codes):
         info = RunInfo(notes=["cohort tables reused (same parameters, data and queries)"])
     else:
-        info = run_group(con, "cohort", values, extra=codes.rows if codes else None)
+        info = run_group(con, "cohort", values, extra=codes.rows if codes else None,
+                         reuse=reuse)
         record_parameters(con, values, codes)
     info.notes.extend(unread_code_warnings(con, codes))
     return read_cohort(DuckDBEngine(con), values, info)
@@ -226,7 +229,7 @@ def ensure_built(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | Non
     values = resolve(params)
     table = "bmc_cohort" if group == "cohort" else "bmc_screen"
     if not up_to_date(con, values, table, codes):
-        build_cohort(con, values, codes=codes)
+        build_cohort(con, values, codes=codes, reuse=True)
         if group == "screen":
             run_group(con, "screen", values, extra=codes.rows if codes else None)
     return values
