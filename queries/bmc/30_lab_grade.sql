@@ -10,7 +10,7 @@
 -- file's hgb grade-4 row (Hgb < 6.5 g/dL) is CTC v2.0/v3.0's (CODES.md §5.3) and is used
 -- when $anemia_grade4. A band without a lower limit ends where the next grade in use begins
 -- (v5.0 anaemia grade 3 is < 8.0 g/dL, or 6.5-8.0 beside the CTC grade 4).
--- Units: a value reported in a unit that has bands of its own in ref_ctcae is graded on
+-- Units (matched by their key, bmc_unit_key): a value reported in a unit that has bands of its own in ref_ctcae is graded on
 -- those bands, in that unit, with the LLN converted into it: haemoglobin in mmol/L on CTCAE's
 -- mmol/L bands (G1 < LLN - 6.2, G2 < 6.2 - 4.9, G3 < 4.9 mmol/L), because converting with
 -- 1.6114 g/dL per mmol/L would put 6.2 mmol/L (9.99 g/dL) in grade 2 and 4.9 (7.90) in grade 3
@@ -19,8 +19,9 @@
 -- The bands in use of one analyte and unit are disjoint (tests/cohort/test_reference_data.py),
 -- so at most one matches a value and no aggregation is needed.
 WITH in_use AS (
-    SELECT *, lower(replace(replace(replace(unit, ' ', ''), 'µ', 'u'), 'μ', 'u')) AS unit_key
-    FROM ref_ctcae
+    SELECT c.*, k.unit_key
+    FROM ref_ctcae c
+    JOIN bmc_unit_key k ON k.raw = c.unit
     WHERE $anemia_grade4 OR NOT (analyte = 'hgb' AND grade = 4)
 ),
 bands AS (
@@ -30,30 +31,35 @@ bands AS (
          AND n.grade = b.grade + 1
 ),
 units AS (
-    SELECT analyte, factor,
-           lower(replace(replace(replace(unit, ' ', ''), 'µ', 'u'), 'μ', 'u')) AS unit_key
-    FROM ref_unit
+    SELECT u.analyte, u.factor, k.unit_key
+    FROM ref_unit u
+    JOIN bmc_unit_key k ON k.raw = u.unit
+),
+canonical AS (
+    SELECT a.analyte, a.canonical_unit, a.lineage, k.unit_key
+    FROM ref_analyte a
+    JOIN bmc_unit_key k ON k.raw = a.canonical_unit
 ),
 own AS (
     -- the non-canonical units with bands of their own
     SELECT DISTINCT i.analyte, i.unit_key
     FROM in_use i
-    JOIN ref_analyte a ON a.analyte = i.analyte
-    WHERE i.unit_key <> lower(replace(replace(replace(a.canonical_unit, ' ', ''), 'µ', 'u'), 'μ', 'u'))
+    JOIN canonical a ON a.analyte = i.analyte
+    WHERE i.unit_key <> a.unit_key
 ),
 scaled AS (
     SELECT l.*,
            CASE WHEN o.analyte IS NOT NULL THEN o.unit_key
-                ELSE lower(replace(replace(replace(a.canonical_unit, ' ', ''), 'µ', 'u'), 'μ', 'u'))
+                ELSE a.unit_key
            END AS grade_key,
            CASE WHEN o.analyte IS NOT NULL THEN l.value_raw ELSE l.value END AS gvalue,
            CASE WHEN o.analyte IS NOT NULL THEN l.lln / u.factor ELSE l.lln END AS glln,
            CASE WHEN o.analyte IS NOT NULL THEN l.unit_raw ELSE a.canonical_unit END AS graded_unit,
            a.lineage
     FROM bmc_lab l
-    JOIN ref_analyte a ON a.analyte = l.analyte
-    LEFT JOIN units u ON u.analyte = l.analyte
-         AND u.unit_key = lower(replace(replace(replace(l.unit_raw, ' ', ''), 'µ', 'u'), 'μ', 'u'))
+    JOIN canonical a ON a.analyte = l.analyte
+    LEFT JOIN bmc_unit_key k ON k.raw = l.unit_raw
+    LEFT JOIN units u ON u.analyte = l.analyte AND u.unit_key = k.unit_key
     LEFT JOIN own o ON o.analyte = l.analyte AND o.unit_key = u.unit_key
     WHERE l.usable
 )

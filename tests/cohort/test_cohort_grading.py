@@ -10,6 +10,7 @@ from cohort.reference import load_reference
 from cohort.runner import run_stage, stages
 
 GRADE_STAGE = next(s for s in stages("cohort") if s.table == "bmc_lab_grade")
+UNIT_KEY_STAGE = next(s for s in stages("cohort") if s.table == "bmc_unit_key")
 
 CASES = [  # analyte, value, comparator, lln, grade (anaemia grade 4 in use)
     ("hgb", 12.0, None, 12.0, 0), ("hgb", 11.99, None, 12.0, 1), ("hgb", 10.0, None, 12.0, 1),
@@ -40,6 +41,11 @@ def graded(anemia_grade4: bool, cases=None, unit_raw: str | None = None,
         "NULL, ?, 'test', true)",
         [(n, n, a, v, c, unit_raw, v * factor, lln * factor)
          for n, (a, v, c, lln, _) in enumerate(cases)])
+    # the unit keys the real stage gives the values' units (as if the Observations had them)
+    con.execute("CREATE TABLE observation AS SELECT ?::VARCHAR AS value_unit_code, "
+                "NULL::VARCHAR AS value_unit", [unit_raw])
+    con.execute("CREATE TABLE observation_reference_range (low_code VARCHAR, low_unit VARCHAR)")
+    run_stage(con, UNIT_KEY_STAGE, {})
     run_stage(con, GRADE_STAGE, resolve({"anemia_grade4": anemia_grade4}))
     return [g for (g,) in con.execute("SELECT grade FROM bmc_lab_grade ORDER BY _rid").fetchall()]
 

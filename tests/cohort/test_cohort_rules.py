@@ -417,12 +417,12 @@ def test_a_range_in_another_unit_is_converted_before_comparing(db):
 def test_only_normal_or_untyped_ranges_give_the_lln(db):
     assert lab_row(db, "lln_normal_typed", "hgb", 11.0)["lln"] == 11.5
     treatment = lab_row(db, "lln_treatment_typed", "hgb", 11.0)
-    assert (treatment["lln"], treatment["lln_source"]) == (12.0, "default for female (CODES.md §4.3)")
+    assert (treatment["lln"], treatment["lln_source"]) == (12.0, "default for female (no usable reference range on the result)")
 
 
 def test_an_implausible_lln_is_a_unit_mix_up_and_the_default_is_used(db):
     r = lab_row(db, "lln_range_unit_mixup", "hgb", 11.5)
-    assert (r["lln"], r["lln_source"]) == (12.0, "default for female (CODES.md §4.3)")
+    assert (r["lln"], r["lln_source"]) == (12.0, "default for female (no usable reference range on the result)")
 
 
 @pytest.mark.parametrize("name, analyte, raw, canonical, grade", [
