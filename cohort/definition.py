@@ -204,12 +204,34 @@ def build_cohort(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any] | Non
     values = resolve(params)
     if reuse and up_to_date(con, values, codes=codes):
         info = RunInfo(notes=["cohort tables reused (same parameters, data and queries)"])
+        warnings = stored_warnings(con)
+        if warnings is None:  # built before the warnings were kept
+            warnings = unread_code_warnings(con, codes)
     else:
         info = run_group(con, "cohort", values, extra=codes.rows if codes else None,
                          reuse=reuse)
         record_parameters(con, values, codes)
-    info.notes.extend(unread_code_warnings(con, codes))
+        warnings = unread_code_warnings(con, codes)
+        con.execute(f"CREATE OR REPLACE TABLE {WARNING_TABLE} (warning VARCHAR)")
+        if warnings:
+            con.executemany(f"INSERT INTO {WARNING_TABLE} VALUES (?)", [(w,) for w in warnings])
+    info.notes.extend(warnings)
     return read_cohort(DuckDBEngine(con), values, info)
+
+
+#: The funnel's warnings about unmapped codes, kept with the tables they were computed from:
+#: they depend only on the data, the code lists and the user's codes (what ``bmc_build``'s
+#: fingerprint covers), and computing them reads every coding of the database.
+WARNING_TABLE = "bmc_code_warning"
+
+
+def stored_warnings(con: duckdb.DuckDBPyConnection) -> list[str] | None:
+    """The warnings kept by the last build, None when it kept none (an older database)."""
+    try:
+        rows = con.execute(f"SELECT warning FROM {WARNING_TABLE} ORDER BY rowid").fetchall()
+    except duckdb.CatalogException:
+        return None
+    return [w for (w,) in rows]
 
 
 def unread_code_warnings(con: duckdb.DuckDBPyConnection, codes: UserCodes | None = None

@@ -81,3 +81,19 @@ def test_a_dropped_stage_table_is_rebuilt_alone(db):
     result = run_group(db, "cohort", resolve(None))
     assert set(result.timings) == {"bmc_histology"}
     pd.testing.assert_frame_equal(snapshot(db, ["bmc_histology"])["bmc_histology"], before)
+
+
+def test_a_reused_build_still_warns_about_unmapped_codes_of_a_rule(tmp_path):
+    from tests.cohort.test_codes import LOCAL, coded_condition
+    from tests.cohort.test_cohort_charts import Chart
+
+    local = Chart("local-breast-code")
+    coded_condition(local, LOCAL, "BRCA-1", "Carcinoma of breast")
+    con = build_db(tmp_path, [local])
+    first = build_cohort(con, reuse=True)
+    again = build_cohort(con, reuse=True)
+    warning = ("warning: 1 unmapped code(s) in the data look like breast_cancer, which decides "
+               "rule_breast_cancer; they are not read: see `bmc codes`")
+    assert warning in first.notes
+    assert "cohort tables reused (same parameters, data and queries)" in again.notes
+    assert warning in again.notes
