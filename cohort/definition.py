@@ -12,7 +12,8 @@ Assumptions worth stating (details in the query headers):
 * dates are the calendar day as written in the resource (local time, never shifted to UTC);
   a partial date ('2019-03') stands for every day it denotes and sorts as its first day;
 * a lab value whose unit cannot be converted is reported (``lab_issues``), never graded;
-* the LLN is the result's own sex-matched reference range, else CODES.md §4.3's default;
+* the LLN is the result's own sex-matched reference range, else the default for the
+  patient's sex (``queries/reference/default_ranges.csv``);
 * the smear-route index date is the nRBC result's date (parameter ``smear_index_date``).
 """
 from __future__ import annotations
