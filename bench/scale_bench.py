@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work folder {work}; {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", file=sys.stderr, flush=True)
     rows: list[Step] = []
+    code = _code_version()  # at the start: the checkout may change during a long run
     try:
         for n in sorted(sizes):
             rows += bench_size(n, work, engines, args.reuse)
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 args.json.write_text(json.dumps({
                     "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(),
-                    "code": _code_version(),
+                    "code": code,
                     "load_average_end": os.getloadavg(), "steps": [asdict(r) for r in rows]},
                     indent=1))
         if args.keep:
