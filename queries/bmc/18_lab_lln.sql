@@ -87,12 +87,13 @@ default_pick AS (
     FROM bmc_lab_value c
     JOIN ref_default_range d ON d.analyte = c.analyte AND d.sex IN (c.sex, 'any')
 )
--- the result's own range where there is one, else the default (values with neither: no row)
-SELECT _rid, value_source, component_no, analyte, lln, lln_source
-FROM range_pick
-UNION ALL
-SELECT d._rid, d.value_source, d.component_no, d.analyte, d.lln, d.lln_source
-FROM default_pick d
-LEFT JOIN range_pick rp ON rp._rid = d._rid AND rp.value_source = d.value_source
-     AND rp.component_no = d.component_no AND rp.analyte = d.analyte
-WHERE rp._rid IS NULL
+-- the result's own range where there is one, else the default (one row per value)
+SELECT c._rid, c.value_source, c.component_no, c.analyte,
+       coalesce(rp.lln, dp.lln) AS lln,
+       CASE WHEN rp.lln IS NOT NULL THEN rp.lln_source
+            WHEN dp.lln IS NOT NULL THEN dp.lln_source END AS lln_source
+FROM bmc_lab_value c
+LEFT JOIN range_pick rp ON rp._rid = c._rid AND rp.value_source = c.value_source
+     AND rp.component_no = c.component_no AND rp.analyte = c.analyte
+LEFT JOIN default_pick dp ON dp._rid = c._rid AND dp.value_source = c.value_source
+     AND dp.component_no = c.component_no AND dp.analyte = c.analyte
