@@ -192,7 +192,7 @@ def _patient_resources(bsa_rows):
 
 
 def _bsa_read(tmp_path, bsa_rows):
-    from conftest import write_ndjson
+    from tests.conftest import write_ndjson
 
     from cohort.engine import DuckDBEngine
     from cohort.outcomes.records import run_query
